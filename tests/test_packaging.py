@@ -1,0 +1,49 @@
+"""The image and seed-manifest contract that the kubelet and Pod Security rely on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dockerfile_instructions(name: str) -> dict[str, list[str]]:
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    found: dict[str, list[str]] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.setdefault(keyword.upper(), []).append(rest.strip())
+    return found
+
+
+def test_webapp_dockerfile_runs_non_root_exec_form_with_healthcheck() -> None:
+    found = dockerfile_instructions("Dockerfile.webapp")
+    assert found["FROM"] == ["python:3.11-slim"]
+    assert re.fullmatch(r"[1-9]\d*(:\d+)?", found["USER"][-1]), "USER must be a numeric UID"
+    assert found["EXPOSE"] == ["5000"]
+    assert json.loads(found["CMD"][-1]) == ["python", "-m", "webapp"]  # exec form is JSON
+    healthcheck = found["HEALTHCHECK"][-1]
+    assert "/healthz" in healthcheck
+    assert "CMD [" in healthcheck
+
+
+def test_seed_pod_probes_healthz_and_passes_restricted() -> None:
+    pod = yaml.safe_load((ROOT / "deploy/pod-healthcheck.yaml").read_text())
+    assert pod["metadata"]["name"] == "flask-webapp-healthcheck-test"
+    spec = pod["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] > 0
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = spec["containers"]
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 5000}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }

@@ -1,0 +1,71 @@
+"""A real `python -m webapp` process on a free loopback port, and a plain HTTP client for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
+        """One real HTTP request; returns (status, JSON body)."""
+        request = urllib.request.Request(self.url + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+
+def serve(env: dict[str, str] | None = None) -> Served:
+    port = free_port()
+    environ = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp"],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    served = Served(proc, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"webapp exited at start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        try:
+            served.call("/healthz", timeout=1)
+            return served
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("webapp did not answer /healthz within 15 s")
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    app = serve()
+    yield app
+    if app.proc.poll() is None:
+        app.proc.kill()
+    app.proc.wait(timeout=10)

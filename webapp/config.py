@@ -1,0 +1,50 @@
+"""Configuration read from the environment (12-factor), with defaults that suit a demo Pod."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Shown by GET / so a user can tell which app answered.
+    "APP_NAME": "flask-webapp",
+    # "enabled" (the demo), "token" (fault endpoints need X-Fault-Token), "disabled" (403).
+    "FAULTS": "enabled",
+    "FAULTS_TOKEN": "",
+    # Upper bounds keep a typo from hanging or failing the app for days.
+    "MAX_HANG_SECONDS": 3600.0,
+    "MAX_FAIL_NEXT": 10000,
+    # Exit code of POST /crash: non-zero so the kubelet reports a crash ("Error"), not a probe kill.
+    "CRASH_EXIT_CODE": 1,
+}
+
+# Environment variable -> (config key, parser).
+_ENV: dict[str, tuple[str, Any]] = {
+    "WEBAPP_NAME": ("APP_NAME", str),
+    "WEBAPP_FAULTS": ("FAULTS", str),
+    "WEBAPP_FAULTS_TOKEN": ("FAULTS_TOKEN", str),
+    "WEBAPP_MAX_HANG_SECONDS": ("MAX_HANG_SECONDS", float),
+    "WEBAPP_MAX_FAIL_NEXT": ("MAX_FAIL_NEXT", int),
+    "WEBAPP_CRASH_EXIT_CODE": ("CRASH_EXIT_CODE", int),
+}
+
+FAULT_MODES = ("enabled", "token", "disabled")
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Config values set in the environment; a bad value fails start-up with the variable's name."""
+    env = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for var, (key, parse) in _ENV.items():
+        if var in env:
+            try:
+                found[key] = parse(env[var])
+            except ValueError as exc:
+                raise ValueError(f"{var}={env[var]!r} is not a valid {parse.__name__}") from exc
+    mode = found.get("FAULTS", DEFAULTS["FAULTS"])
+    if mode not in FAULT_MODES:
+        raise ValueError(f"WEBAPP_FAULTS={mode!r}: expected one of {', '.join(FAULT_MODES)}")
+    if mode == "token" and not found.get("FAULTS_TOKEN"):
+        raise ValueError("WEBAPP_FAULTS=token needs WEBAPP_FAULTS_TOKEN to be set")
+    return found

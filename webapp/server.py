@@ -1,0 +1,78 @@
+"""Serve the app with gunicorn: one worker process (the state is in memory), several threads.
+
+Two things a plain `gunicorn webapp:app` would get wrong for this demo:
+- SIGTERM: gunicorn waits `graceful_timeout` (30 s) for busy workers, so a container killed by its
+  liveness probe with a /hang in flight would stall and end as exit 137. We allow 1 s.
+- POST /crash: a dying worker is normally replaced by the master, so the container never exits.
+  The worker records its exit code in shared memory first; the master sees it when it reaps the
+  worker and halts with that code, so the kubelet sees a real crash.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
+from gunicorn.workers.base import Worker
+
+from webapp import config, create_app
+from webapp.faults import exit_process
+
+GRACEFUL_TIMEOUT_S = 1
+THREADS = 16  # probes that /hang hold a thread each; keep some for everything else
+
+
+class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    def __init__(self, host: str, port: int, threads: int = THREADS) -> None:
+        self.host, self.port, self.threads = host, port, threads
+        # Allocated before the fork, so the worker and the master share it.
+        self.crash_code = multiprocessing.Value("i", 0, lock=False)
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings: Mapping[str, Any] = {
+            "bind": f"{self.host}:{self.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": self.threads,
+            "graceful_timeout": GRACEFUL_TIMEOUT_S,
+            "timeout": 0,  # no worker heartbeat kill: /hang is meant to block request threads
+            "keepalive": 2,
+            "accesslog": "-",
+            "control_socket_disable": True,  # no ~/.gunicorn socket in a read-only, non-root image
+            "child_exit": self.on_child_exit,
+        }
+        for key, value in settings.items():
+            if value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app({"CRASH": self.crash})
+
+    def crash(self, code: int) -> None:
+        self.crash_code.value = code
+        exit_process(code)
+
+    def on_child_exit(self, server: Arbiter, worker: Worker) -> None:
+        if self.crash_code.value:
+            raise HaltServer("crash requested via POST /crash", self.crash_code.value)
+
+
+def main() -> None:
+    host = os.environ.get("HOST", "0.0.0.0")
+    try:
+        port = int(os.environ.get("PORT", "5000"))
+    except ValueError:
+        sys.exit(f"PORT={os.environ['PORT']!r} is not a port number")
+    try:
+        config.from_environ()  # fail fast, in the master, on a bad WEBAPP_* setting
+    except ValueError as exc:
+        sys.exit(f"webapp: {exc}")
+    WebappServer(host, port).run()
