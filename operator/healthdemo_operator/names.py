@@ -1,0 +1,25 @@
+"""The names the contract fixes: API group, labels, annotations, component names."""
+
+from __future__ import annotations
+
+GROUP = "demo.example.com"
+VERSION = "v1"
+PLURAL = "healthdemos"
+KIND = "HealthDemo"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+COMPONENT = "healthdemo-operator"  # managed-by label, Event source
+
+# Labels on every Pod we create. The owner's UID (not its name, which may be longer than a label
+# value's 63 characters) is what the operator selects on.
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_OWNER_UID = f"{GROUP}/healthdemo-uid"
+APP_NAME = "flask-webapp"
+
+# The CR generation a Pod was built from: a newer generation replaces the Pod.
+ANNOTATION_GENERATION = f"{GROUP}/generation"
+ANNOTATION_OWNER_NAME = f"{GROUP}/healthdemo"
+
+CONTAINER_NAME = "webapp"
+POD_SUFFIX = "-webapp"

@@ -1,0 +1,191 @@
+"""The Pod built from a HealthDemo, and the checks the schema cannot make."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from healthdemo_operator import podspec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def healthdemo(spec: dict[str, Any] | None = None, name: str = "demo") -> dict[str, Any]:
+    return {
+        "apiVersion": "demo.example.com/v1",
+        "kind": "HealthDemo",
+        "metadata": {"name": name, "namespace": "team-a", "uid": "uid-1", "generation": 3},
+        "spec": spec or {},
+    }
+
+
+def container(pod: dict[str, Any]) -> dict[str, Any]:
+    (only,) = pod["spec"]["containers"]
+    result: dict[str, Any] = only
+    return result
+
+
+def test_defaults_give_the_seed_pod() -> None:
+    pod = podspec.build_pod(healthdemo())
+    assert pod["metadata"]["name"] == "demo-webapp"
+    assert pod["metadata"]["namespace"] == "team-a"
+    c = container(pod)
+    assert c["image"] == "flask-webapp:latest"
+    assert c["imagePullPolicy"] == "IfNotPresent"
+    assert c["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
+    assert c["livenessProbe"] == {
+        "httpGet": {"path": "/healthz", "port": 5000, "scheme": "HTTP"},
+        "initialDelaySeconds": 0,
+        "periodSeconds": 10,
+        "timeoutSeconds": 1,
+        "failureThreshold": 3,
+        "successThreshold": 1,
+    }
+    assert "readinessProbe" not in c
+
+
+def test_probes_are_exactly_as_asked() -> None:
+    pod = podspec.build_pod(
+        healthdemo(
+            {
+                "port": 8080,
+                "livenessProbe": {
+                    "path": "/live",
+                    "initialDelaySeconds": 2,
+                    "periodSeconds": 1,
+                    "timeoutSeconds": 2,
+                    "failureThreshold": 5,
+                    "terminationGracePeriodSeconds": 3,
+                },
+                "readinessProbe": {"periodSeconds": 2, "successThreshold": 2},
+            }
+        )
+    )
+    c = container(pod)
+    assert c["livenessProbe"] == {
+        "httpGet": {"path": "/live", "port": 8080, "scheme": "HTTP"},
+        "initialDelaySeconds": 2,
+        "periodSeconds": 1,
+        "timeoutSeconds": 2,
+        "failureThreshold": 5,
+        "successThreshold": 1,
+        "terminationGracePeriodSeconds": 3,
+    }
+    assert c["readinessProbe"] == {
+        "httpGet": {"path": "/readyz", "port": 8080, "scheme": "HTTP"},
+        "initialDelaySeconds": 0,
+        "periodSeconds": 2,
+        "timeoutSeconds": 1,
+        "failureThreshold": 3,
+        "successThreshold": 2,
+    }
+    assert c["env"] == [{"name": "PORT", "value": "8080"}]
+    assert c["ports"][0]["containerPort"] == 8080
+
+
+def test_pod_is_owned_labelled_and_remembers_its_generation() -> None:
+    meta = podspec.build_pod(healthdemo())["metadata"]
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "demo.example.com/v1",
+            "kind": "HealthDemo",
+            "name": "demo",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": False,
+        }
+    ]
+    assert meta["labels"] == {
+        "app.kubernetes.io/name": "flask-webapp",
+        "app.kubernetes.io/managed-by": "healthdemo-operator",
+        "demo.example.com/healthdemo-uid": "uid-1",
+    }
+    assert meta["annotations"]["demo.example.com/generation"] == "3"
+    assert podspec.owner_uid(podspec.build_pod(healthdemo())) == "uid-1"
+    assert podspec.built_generation(podspec.build_pod(healthdemo())) == 3
+
+
+def test_pod_passes_pod_security_restricted() -> None:
+    pod = podspec.build_pod(healthdemo())
+    security = pod["spec"]["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 10001
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container(pod)["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert "host" not in container(pod)["livenessProbe"]["httpGet"]  # forbidden since 1.34
+    assert not any(key.startswith("host") for key in pod["spec"])
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "flask-webapp:latest",
+        "flask-webapp",
+        "localhost/flask-webapp:latest",
+        "registry.example.com:5000/team/flask-webapp:v1.2.3",
+        "ghcr.io/org/app@sha256:" + "0" * 64,
+        "docker.io/library/python:3.11-slim",
+        "[::1]:5000/app:dev",
+    ],
+)
+def test_valid_images(image: str) -> None:
+    assert podspec.validate("demo", {"image": image}) == []
+
+
+@pytest.mark.parametrize(
+    ("image", "fragment"),
+    [
+        ("Flask-Webapp:latest", "repository names must be lowercase"),
+        ("flask webapp", "not a valid image reference"),
+        ("flask-webapp:", "not a valid image reference"),
+        ("flask-webapp::1", "not a valid image reference"),
+        ("/flask-webapp", "not a valid image reference"),
+        ("a" * 300, "not a valid image reference"),
+    ],
+)
+def test_invalid_images(image: str, fragment: str) -> None:
+    (problem,) = podspec.validate("demo", {"image": image})
+    assert fragment in problem
+
+
+def test_name_too_long_for_a_pod() -> None:
+    (problem,) = podspec.validate("a" * 250, {"image": "flask-webapp"})
+    assert "would be 257 characters, over the 253" in problem
+    assert "at most 246" in problem
+    assert podspec.validate("a" * 246, {"image": "flask-webapp"}) == []
+
+
+def test_probe_rules_the_schema_also_enforces() -> None:
+    problems = podspec.validate(
+        "demo",
+        {
+            "image": "flask-webapp",
+            "livenessProbe": {"successThreshold": 2},
+            "readinessProbe": {"terminationGracePeriodSeconds": 5},
+        },
+    )
+    assert problems == [
+        "spec.livenessProbe.successThreshold must be 1 (a Kubernetes rule)",
+        "spec.readinessProbe.terminationGracePeriodSeconds is not allowed: Kubernetes "
+        "rejects it on readiness probes",
+    ]
+
+
+def test_crd_defaults_match_the_operator_defaults() -> None:
+    """The API server applies the CRD's defaults; the operator's must be the same."""
+    crd = yaml.safe_load((ROOT / "crds" / "healthdemo.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    props = spec["properties"]
+    for key, value in podspec.DEFAULTS.items():
+        assert props[key]["default"] == value, key
+    liveness = props["livenessProbe"]["properties"]
+    for key, value in podspec.LIVENESS_DEFAULTS.items():
+        assert liveness[key]["default"] == value, key
+    readiness = props["readinessProbe"]["properties"]
+    for key, value in podspec.READINESS_DEFAULTS.items():
+        assert readiness[key]["default"] == value, key

@@ -1,0 +1,392 @@
+"""Status from Pod + Events, with kubelet-shaped data: counting, attribution, dedupe, phases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from healthdemo_operator import podspec
+from healthdemo_operator.observations import event_view, pod_view
+from healthdemo_operator.recording import Problem, Recording, record
+
+from .kubelet_data import (
+    BACKOFF,
+    KILLING_LIVENESS,
+    KILLING_STOP,
+    LIVENESS_500,
+    LIVENESS_TIMEOUT,
+    READINESS_503,
+    event,
+    liveness_kill_termination,
+    pod,
+)
+
+SPEC = podspec.effective({"livenessProbe": {"periodSeconds": 10, "failureThreshold": 3}})
+T0 = datetime(2026, 11, 30, 10, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def run(
+    previous: dict[str, Any] | None = None,
+    *,
+    pods: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
+    problem: Problem | None = None,
+    spec: dict[str, Any] | None = None,
+) -> Recording:
+    return record(
+        previous=previous or {},
+        spec=spec or SPEC,
+        generation=1,
+        pod_name="demo-webapp",
+        pods=[pod_view(p) for p in (pods if pods is not None else [pod()])],
+        events=[event_view(e) for e in events or []],
+        problem=problem,
+        now=now or at(60),
+    )
+
+
+def failures(
+    count: int, last: str = "2026-11-30T10:00:34Z", uid: str = "ev-unhealthy"
+) -> dict[str, Any]:
+    return event(uid=uid, reason="Unhealthy", message=LIVENESS_500, count=count, last=last)
+
+
+def killing(last: str = "2026-11-30T10:00:34Z", count: int = 1) -> dict[str, Any]:
+    return event(
+        uid="ev-killing",
+        reason="Killing",
+        message=KILLING_LIVENESS,
+        count=count,
+        first="2026-11-30T10:00:34Z",
+        last=last,
+        event_type="Normal",
+    )
+
+
+def restarted_pod(**overrides: Any) -> dict[str, Any]:
+    """The Pod after one liveness restart; the new container became ready at 10:00:37."""
+    values: dict[str, Any] = {
+        "restarts": 1,
+        "last_terminated": liveness_kill_termination(),
+        "state": {"running": {"startedAt": "2026-11-30T10:00:36Z"}},
+        "ready_since": "2026-11-30T10:00:37Z",
+        "container_id": "containerd://c2",
+    }
+    values.update(overrides)
+    return pod(**values)
+
+
+def test_healthy_pod() -> None:
+    result = run()
+    status = result.status
+    assert status["phase"] == "Running"
+    assert status["podName"] == "demo-webapp"
+    assert status["restarts"] == 0
+    assert status["probeFailures"] == 0
+    assert status["history"] == []
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Healthy"]["status"] == "True"
+    assert conditions["Healthy"]["observedGeneration"] == 1
+    assert status["observedGeneration"] == 1
+    assert result.notices == []
+
+
+def test_failing_below_threshold() -> None:
+    result = run(events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(25))
+    status = result.status
+    assert status["probeFailures"] == 2
+    assert status["phase"] == "Failing"
+    assert status["lastProbeFailureMessage"] == LIVENESS_500
+    assert status["lastProbeFailureTime"] == "2026-11-30T10:00:24Z"
+    healthy = {c["type"]: c for c in status["conditions"]}["Healthy"]
+    assert healthy == healthy | {"status": "False", "reason": "LivenessProbeFailing"}
+    assert healthy["message"] == LIVENESS_500
+    # The episode began with the first of the two failures, one period earlier.
+    assert status["accounting"]["episode"]["start"] == "2026-11-30T10:00:14Z"
+    assert [n.reason for n in result.notices] == ["LivenessProbeFailing"]
+    assert result.recheck_after is not None
+    assert 0 < result.recheck_after <= 21
+
+
+def test_failing_decays_to_running_without_a_restart() -> None:
+    """fail-next with N < failureThreshold: failures, no restart, healthy again."""
+    first = run(events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(25))
+    later = run(first.status, events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(60))
+    assert later.status["phase"] == "Running"
+    assert later.status["probeFailures"] == 2
+    assert later.status["restarts"] == 0
+    assert later.notices == []
+
+
+def test_liveness_restart_is_recorded_once_with_its_episode() -> None:
+    events = [failures(3), killing()]
+    result = run(pods=[restarted_pod()], events=events)
+    status = result.status
+    assert status["restarts"] == 1
+    assert status["probeFailures"] == 3
+    assert status["lastRestartReason"] == "LivenessProbe"
+    assert status["lastRestartTime"] == "2026-11-30T10:00:35Z"
+    (item,) = status["history"]
+    assert item == {
+        "time": "2026-11-30T10:00:35Z",
+        "reason": "LivenessProbe",
+        "exitCode": 0,
+        "probeFailures": 3,
+        "failingSince": "2026-11-30T10:00:14Z",
+        "recoverySeconds": 23.0,  # 10:00:14 first failure → 10:00:37 ready
+        "podName": "demo-webapp",
+        "containerID": "containerd://c1",
+    }
+    assert status["accounting"]["episode"] is None
+    assert status["phase"] == "Running"
+    assert [n.reason for n in result.notices] == ["LivenessProbeFailing", "Restarted"]
+    assert "after 3 liveness probe failure(s); restarts now 1" in result.notices[1].message
+
+    again = run(status, pods=[restarted_pod()], events=events, now=at(90))
+    assert again.status == status  # nothing new observed: nothing changes, nothing to patch
+    assert again.notices == []
+
+
+def test_restart_seen_before_the_container_is_ready_gets_recovery_later() -> None:
+    events = [failures(3), killing()]
+    waiting = restarted_pod(
+        state={"waiting": {"reason": "ContainerCreating"}}, ready=False, container_id=""
+    )
+    first = run(pods=[waiting], events=events, now=at(36))
+    assert first.status["phase"] == "Restarting"
+    assert first.status["history"][0]["recoverySeconds"] is None
+    healed = run(first.status, pods=[restarted_pod()], events=events, now=at(38))
+    assert healed.status["history"][0]["recoverySeconds"] == 23.0
+    assert healed.status["phase"] == "Running"
+    assert healed.status["restarts"] == 1
+
+
+def test_aggregated_count_jump_counts_the_difference() -> None:
+    first = run(events=[failures(3, last="2026-11-30T10:00:34Z")], now=at(34))
+    # The spam filter held some back; the next update jumps from 3 to 7.
+    jumped = run(first.status, events=[failures(7, last="2026-11-30T10:01:14Z")], now=at(75))
+    assert jumped.status["probeFailures"] == 7
+
+
+def test_operator_restart_neither_double_counts_nor_loses() -> None:
+    """A new operator process starts from the status it wrote before (the ledger is in it)."""
+    events = [failures(3), killing()]
+    before_crash = run(pods=[restarted_pod()], events=events).status
+    # Meanwhile: two more failures and a second restart happened while the operator was down.
+    more = [failures(6, last="2026-11-30T10:01:10Z"), killing(last="2026-11-30T10:01:10Z", count=2)]
+    second = restarted_pod(
+        restarts=2,
+        last_terminated=liveness_kill_termination(
+            started="2026-11-30T10:00:36Z",
+            finished="2026-11-30T10:01:11Z",
+            container_id="containerd://c2",
+        ),
+        container_id="containerd://c3",
+        state={"running": {"startedAt": "2026-11-30T10:01:12Z"}},
+        ready_since="2026-11-30T10:01:13Z",
+    )
+    after = run(before_crash, pods=[second], events=more, now=at(80)).status
+    assert after["restarts"] == 2
+    assert after["probeFailures"] == 6
+    assert [h["containerID"] for h in after["history"]] == ["containerd://c2", "containerd://c1"]
+    assert after["history"][0]["probeFailures"] == 3
+    # 3 new failures up to 10:01:10, period 10 s: the first was at 10:00:50; ready at 10:01:13.
+    assert after["history"][0]["recoverySeconds"] == 23.0
+    # And replaying the same observations again changes nothing.
+    assert run(after, pods=[second], events=more, now=at(81)).status == after
+
+
+def test_restarts_add_up_across_pod_replacements() -> None:
+    old = restarted_pod(restarts=2, uid="pod-old", name="demo-webapp")
+    first = run(pods=[old], events=[]).status
+    assert first["restarts"] == 2
+    new = pod(
+        uid="pod-new",
+        restarts=1,
+        last_terminated={"exitCode": 1, "reason": "Error"},
+        created="2026-11-30T10:05:00Z",
+    )
+    # The old Pod is gone (replaced after a spec change): its restarts stay counted.
+    second = run(first, pods=[new], now=at(400)).status
+    assert second["restarts"] == 3
+    assert set(second["accounting"]["pods"]) == {"pod-old", "pod-new"}
+    # Its ledger entry is forgotten only after an hour, when no stale view can come back.
+    third = run(second, pods=[new], now=at(400 + 3700)).status
+    assert set(third["accounting"]["pods"]) == {"pod-new"}
+    assert third["restarts"] == 3
+
+
+def test_crash_is_attributed_from_the_exit_code() -> None:
+    crashed = pod(
+        restarts=1,
+        last_terminated={
+            "exitCode": 1,
+            "reason": "Error",
+            "startedAt": "2026-11-30T10:00:04Z",
+            "finishedAt": "2026-11-30T10:00:30Z",
+            "containerID": "containerd://c1",
+        },
+        ready_since="2026-11-30T10:00:32Z",
+    )
+    status = run(pods=[crashed]).status
+    assert status["lastRestartReason"] == "Crash"
+    (item,) = status["history"]
+    assert item["exitCode"] == 1
+    assert item["probeFailures"] == 0
+    assert item["recoverySeconds"] == 2.0  # crash at :30 → ready at :32
+
+
+def test_oom_kill() -> None:
+    oom = pod(restarts=1, last_terminated={"exitCode": 137, "reason": "OOMKilled"})
+    assert run(pods=[oom]).status["lastRestartReason"] == "OOMKilled"
+
+
+def test_a_stop_killing_event_is_not_a_liveness_kill() -> None:
+    stopped = event(
+        uid="ev-stop", reason="Killing", message=KILLING_STOP, last="2026-11-30T10:00:34Z"
+    )
+    exited = restarted_pod()
+    assert run(pods=[exited], events=[stopped]).status["lastRestartReason"] == "Unknown"
+
+
+def test_killing_event_arriving_after_the_pod_status_reattributes() -> None:
+    early = run(pods=[restarted_pod()], events=[failures(3)])
+    assert early.status["lastRestartReason"] == "Unknown"
+    late = run(early.status, pods=[restarted_pod()], events=[failures(3), killing()], now=at(61))
+    assert late.status["lastRestartReason"] == "LivenessProbe"
+    assert late.status["history"][0]["reason"] == "LivenessProbe"
+    assert late.status["history"][0]["probeFailures"] == 3
+    assert late.status["restarts"] == 1
+
+
+def test_several_restarts_seen_at_once() -> None:
+    status = run(pods=[restarted_pod(restarts=3)], events=[failures(9), killing(count=3)]).status
+    assert status["restarts"] == 3
+    (item,) = status["history"]
+    assert item["restarts"] == 3
+
+
+def test_history_keeps_the_last_ten_newest_first() -> None:
+    status: dict[str, Any] = {}
+    for n in range(1, 13):
+        crashed = pod(
+            restarts=n,
+            last_terminated={
+                "exitCode": 1,
+                "reason": "Error",
+                "finishedAt": f"2026-11-30T10:{n:02d}:00Z",
+                "containerID": f"containerd://c{n}",
+            },
+        )
+        status = run(status, pods=[crashed], now=at(60 * n + 1)).status
+    assert status["restarts"] == 12
+    assert len(status["history"]) == 10
+    assert status["history"][0]["containerID"] == "containerd://c12"
+    assert status["history"][-1]["containerID"] == "containerd://c3"
+
+
+def test_crash_loop_back_off() -> None:
+    looping = pod(
+        restarts=3,
+        state={
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off 40s restarting failed container=webapp pod=demo-webapp_x",
+            }
+        },
+        last_terminated={"exitCode": 1, "reason": "Error"},
+        ready=False,
+    )
+    backoff = event(uid="ev-backoff", reason="BackOff", message=BACKOFF, count=3)
+    result = run(pods=[looping], events=[backoff])
+    assert result.status["phase"] == "CrashLoopBackOff"
+    assert "CrashLoopBackOff" in [n.reason for n in result.notices]
+    assert run(result.status, pods=[looping], events=[backoff]).notices == []
+
+
+def test_image_pull_error_tells_the_fix() -> None:
+    pulling = pod(
+        state={
+            "waiting": {
+                "reason": "ErrImagePull",
+                "message": 'failed to pull image "docker.io/library/flask-webapp:latest"',
+            }
+        },
+        ready=False,
+    )
+    result = run(pods=[pulling])
+    assert result.status["phase"] == "ImagePullError"
+    healthy = {c["type"]: c for c in result.status["conditions"]}["Healthy"]
+    assert healthy["reason"] == "ImagePullError"
+    assert "eval $(minikube docker-env)" in healthy["message"]
+    assert "kind load docker-image flask-webapp:latest" in healthy["message"]
+    assert [n.reason for n in result.notices] == ["ImagePullError"]
+    backoff = pod(
+        state={"waiting": {"reason": "ImagePullBackOff", "message": "Back-off"}}, ready=False
+    )
+    assert run(result.status, pods=[backoff]).status["phase"] == "ImagePullError"
+
+
+def test_readiness_failures_are_not_liveness_failures() -> None:
+    not_ready = pod(ready=False)
+    unready = event(uid="ev-ready", reason="Unhealthy", message=READINESS_503, count=5)
+    status = run(pods=[not_ready], events=[unready]).status
+    assert status["probeFailures"] == 0
+    assert status["phase"] == "Running"
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Ready": "False", "Healthy": "True"}
+
+
+def test_different_failure_messages_are_separate_events() -> None:
+    timeout = event(
+        uid="ev-timeout",
+        reason="Unhealthy",
+        message=LIVENESS_TIMEOUT,
+        count=2,
+        last="2026-11-30T10:00:24Z",
+    )
+    status = run(events=[failures(1, last="2026-11-30T10:00:14Z"), timeout], now=at(25)).status
+    assert status["probeFailures"] == 3
+    assert status["lastProbeFailureMessage"] == LIVENESS_TIMEOUT
+    assert status["accounting"]["episode"]["failures"] == 3
+
+
+def test_expired_events_leave_the_ledger_after_two_hours() -> None:
+    first = run(events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(25)).status
+    assert "ev-unhealthy" in first["accounting"]["events"]
+    # After the Event's 1 h TTL it is gone from the API; the ledger keeps it another hour.
+    hour = run(first, events=[], now=at(3700)).status
+    assert "ev-unhealthy" in hour["accounting"]["events"]
+    later = run(hour, events=[], now=at(7300)).status
+    assert later["accounting"]["events"] == {}
+    assert later["probeFailures"] == 2
+
+
+def test_invalid_input() -> None:
+    result = run(pods=[], problem=Problem("InvalidSpec", "spec.image 'X' is not valid"))
+    assert result.status["phase"] == "Invalid"
+    ready = {c["type"]: c for c in result.status["conditions"]}["Ready"]
+    assert ready["reason"] == "InvalidSpec"
+    assert ready["message"] == "spec.image 'X' is not valid"
+    assert [(n.type, n.reason) for n in result.notices] == [("Warning", "InvalidSpec")]
+
+
+def test_no_pod_yet() -> None:
+    status = run(pods=[]).status
+    assert status["phase"] == "Pending"
+    assert status["podName"] == "demo-webapp"
+
+
+def test_condition_transition_time_moves_only_on_change() -> None:
+    first = run(now=at(10)).status
+    second = run(first, now=at(20)).status
+    assert second["conditions"] == first["conditions"]
+    failing = run(second, events=[failures(1, last="2026-11-30T10:00:29Z")], now=at(30)).status
+    healthy = {c["type"]: c for c in failing["conditions"]}["Healthy"]
+    assert healthy["lastTransitionTime"] == "2026-11-30T10:00:30Z"
