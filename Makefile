@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint webapp clean
+.PHONY: test lint webapp kube-binaries images clean
 
 # (Re)install when pyproject.toml changes; editable, so code edits need no reinstall.
 $(STAMP): pyproject.toml
@@ -18,7 +18,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The real Kubernetes binaries the tests run against: built once with Go into
+# ~/.cache/healthdemo (cold: see sandbox/kubebin/README.md), reused afterwards. Without Go (and
+# without envtest assets) the tests that need them skip with the reason.
+kube-binaries: $(STAMP)
+	@if command -v go >/dev/null; then $(BIN)/python -m healthdemo_sandbox.controlplane build; \
+	else echo "kube-binaries: Go not found; control-plane tests will skip unless KUBEBUILDER_ASSETS is set"; fi
+
+# Our images (webapp, operator, pause) built by podman on a local Debian base; needs root and
+# sandbox/setup-host.sh. The tests build them on demand too.
+images: $(STAMP)
+	$(BIN)/python -m healthdemo_sandbox.images build
+
+test: lint kube-binaries
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 webapp: $(STAMP)

@@ -1,0 +1,235 @@
+"""The recorder loop: the single writer of every HealthDemo's status.
+
+Kopf's watch handlers only note what changed (`enqueue`); workers take one HealthDemo at a time
+from a coalescing queue, compute its status from the indexed Pods and Events (`recording.record`)
+and write it in one request, guarded by resourceVersion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from healthdemo_operator import podspec
+from healthdemo_operator.kube import ApiException, Kube
+from healthdemo_operator.observations import EventView, PodView
+from healthdemo_operator.recording import Problem, record
+from healthdemo_operator.workqueue import WorkQueue
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
+
+
+# What the controller needs of a Kopf index: key → the values stored under it.
+Lookup = Mapping[str, Iterable[Any]]
+
+
+@dataclass
+class _Written:
+    """What this process last wrote (or read) for one HealthDemo."""
+
+    status: dict[str, Any]
+    resource_version: str
+
+
+@dataclass
+class Stats:
+    reconciles: int = 0
+    patches: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    events_posted: int = 0
+    last_latency: dict[str, float] = field(default_factory=dict)
+
+
+class Controller:
+    def __init__(
+        self,
+        *,
+        healthdemos: Lookup,
+        pods: Lookup,
+        events: Lookup,
+        kube_factory: Callable[[], Kube] = Kube,
+        workers: int = 4,
+        coalesce_seconds: float = 0.05,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.healthdemos, self.pods, self.events = healthdemos, pods, events
+        self._kube_factory = kube_factory
+        self._kube: Kube | None = None
+        self.queue: WorkQueue[str] = WorkQueue(coalesce_seconds)
+        self.worker_count = workers
+        self.clock = clock
+        self.problems: dict[str, Problem] = {}
+        self.final_pods: dict[str, dict[str, PodView]] = {}  # owner uid → deleted Pods' last views
+        self._written: dict[str, _Written] = {}
+        self._reread: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stats = Stats()
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:  # after Kopf's login has configured the client
+            self._kube = self._kube_factory()
+        return self._kube
+
+    # -- called by the Kopf handlers -------------------------------------------------------
+
+    def enqueue(self, uid: str | None, delay: float | None = None) -> None:
+        if uid:
+            self.queue.add(uid, delay)
+
+    def set_problem(self, uid: str, problem: Problem | None) -> None:
+        changed = self.problems.get(uid) != problem
+        if problem is None:
+            self.problems.pop(uid, None)
+        else:
+            self.problems[uid] = problem
+        if changed:
+            self.enqueue(uid)
+
+    def pod_deleted(self, view: PodView) -> None:
+        """Keep a deleted Pod's last status until its restarts are recorded."""
+        if view.owner_uid:
+            self.final_pods.setdefault(view.owner_uid, {})[view.uid] = view
+            self.enqueue(view.owner_uid)
+
+    def forget(self, uid: str) -> None:
+        self.queue.forget(uid)
+        self.problems.pop(uid, None)
+        self.final_pods.pop(uid, None)
+        self._written.pop(uid, None)
+        self._failures.pop(uid, None)
+        self._reread.discard(uid)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"recorder-{n}")
+            for n in range(self.worker_count)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            uid = await self.queue.get()
+            try:
+                await self.reconcile(uid)
+                self._failures.pop(uid, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.stats.errors += 1
+                failures = self._failures.get(uid, 0)
+                self._failures[uid] = failures + 1
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                logger.warning("recording %s failed (%s); retrying in %s s", uid, exc, delay)
+                self._reread.add(uid)  # the write may have landed: trust only a fresh read
+                self.queue.done(uid)
+                self.queue.add(uid, delay)
+                continue
+            self.queue.done(uid)
+
+    def _observed(self, uid: str) -> tuple[list[PodView], list[EventView]]:
+        pods: dict[str, PodView] = dict(self.final_pods.get(uid, {}))
+        pods.update({p.uid: p for p in self.pods.get(uid, ())})
+        events: list[EventView] = []
+        for pod_uid in pods:
+            events.extend(self.events.get(pod_uid, ()))
+        return list(pods.values()), events
+
+    async def reconcile(self, uid: str) -> None:
+        """Record one HealthDemo's status; a no-op when nothing changed."""
+        started = time.monotonic()
+        bodies = list(self.healthdemos.get(uid, ()))
+        if not bodies:
+            self.forget(uid)
+            return
+        body: Mapping[str, Any] = bodies[0]
+        meta = body["metadata"]
+        self.stats.reconciles += 1
+        written = await self._baseline(uid, body)
+        if written is None:
+            self.forget(uid)  # deleted meanwhile
+            return
+        pods, events = self._observed(uid)
+        recording = record(
+            previous=written.status,
+            spec=podspec.effective(body.get("spec")),
+            generation=int(meta.get("generation") or 1),
+            pod_name=podspec.pod_name(meta["name"]),
+            pods=pods,
+            events=events,
+            problem=self.problems.get(uid),
+            now=self.clock(),
+        )
+        if recording.status != written.status:
+            try:
+                version = await asyncio.to_thread(
+                    self.kube.replace_status,
+                    meta["namespace"],
+                    meta["name"],
+                    recording.status,
+                    written.resource_version,
+                )
+            except ApiException as exc:
+                if exc.status in (409, 422):  # someone else wrote: start from a fresh read
+                    self.stats.conflicts += 1
+                    self._reread.add(uid)
+                    self.queue.add(uid, 0)
+                    return
+                raise
+            self.stats.patches += 1
+            self._written[uid] = _Written(recording.status, version)
+            await self._post(body, recording.notices)
+        for pod_uid in list(self.final_pods.get(uid, {})):
+            if pod_uid in recording.status["accounting"]["pods"]:
+                del self.final_pods[uid][pod_uid]
+        if recording.recheck_after is not None:
+            self.enqueue(uid, recording.recheck_after)
+        self.stats.last_latency["reconcile"] = time.monotonic() - started
+
+    async def _baseline(self, uid: str, body: Mapping[str, Any]) -> _Written | None:
+        """The status to build on: ours if we wrote it, else the server's."""
+        if uid in self._reread:
+            meta = body["metadata"]
+            fresh = await asyncio.to_thread(
+                self.kube.read_healthdemo, meta["namespace"], meta["name"]
+            )
+            if fresh is None or fresh["metadata"]["uid"] != uid:
+                return None
+            self._reread.discard(uid)
+            self._written[uid] = _Written(
+                dict(fresh.get("status") or {}), fresh["metadata"]["resourceVersion"]
+            )
+        elif uid not in self._written:
+            self._written[uid] = _Written(
+                dict(body.get("status") or {}), body["metadata"]["resourceVersion"]
+            )
+        elif body.get("status") == self._written[uid].status:
+            # The watch has caught up with our write; a newer version (Kopf's annotations, a
+            # label) changed nothing we own, so build on it instead of failing the precondition.
+            self._written[uid].resource_version = body["metadata"]["resourceVersion"]
+        return self._written[uid]
+
+    async def _post(self, body: Mapping[str, Any], notices: Iterable[Any]) -> None:
+        for notice in notices:
+            try:
+                await asyncio.to_thread(
+                    self.kube.post_event, body, notice.type, notice.reason, notice.message
+                )
+                self.stats.events_posted += 1
+            except ApiException as exc:  # an Event is a courtesy: the status already says it
+                logger.warning("could not post Event %s: %s", notice.reason, exc)

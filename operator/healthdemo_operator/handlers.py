@@ -1,0 +1,213 @@
+"""Kopf handlers: read them top to bottom like Kopf's own examples.
+
+1. Settings and login.
+2. Indexes: HealthDemos by UID, our Pods by owner UID, kubelet Events by Pod UID. Kopf fills them
+   from the initial listing before any other handler runs, so the recorder never works from a
+   half-listed cache.
+3. The Pod's lifecycle: create/resume/spec-update handlers keep exactly one current Pod.
+4. Watch handlers: any change to a HealthDemo, its Pod or its Pod's Events queues the HealthDemo
+   for the recorder (`controller.Controller`), the single writer of its status.
+
+Handlers are async so that they share the event loop with the recorder; blocking API calls go
+to a thread with `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from healthdemo_operator import lifecycle, names, podspec
+from healthdemo_operator.controller import Controller
+from healthdemo_operator.kube import Kube
+from healthdemo_operator.observations import event_view, is_relevant_event, pod_view
+from healthdemo_operator.recording import Problem
+
+HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
+OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
+
+
+# -- 1. settings and login -------------------------------------------------------------------
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Kopf's bookkeeping goes to annotations under our group, never into .status (ours alone).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.GROUP, key="last-handled-configuration"
+    )
+    # We post our own Events (kube.post_event), with reasons a user can act on; Kopf's automatic
+    # Events from its log lines would be a second, noisier channel.
+    settings.posting.enabled = False
+    # A watch stream can die silently: ask the server to end it every 5 minutes, and give up on
+    # one that has been quiet for longer than that.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    # Our resources are fixed at start-up: no need to list CRDs or namespaces (and no RBAC for it).
+    settings.scanning.disabled = True
+    # Handlers that fail unexpectedly back off (Kopf's default retries forever, every 60 s).
+    settings.execution.max_workers = 8
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Configure the official client and Kopf with the same credentials."""
+    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+    return info
+
+
+# -- 2. indexes ------------------------------------------------------------------------------
+
+
+@kopf.index(*HEALTHDEMOS)
+def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
+    """Just what the recorder needs of each HealthDemo."""
+    meta = body["metadata"]
+    slim = {
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": uid,
+            "generation": meta.get("generation", 1),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+    return {uid: slim}
+
+
+@kopf.index("v1", "pods", labels=OUR_PODS)
+def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
+    view = pod_view(body)
+    return {view.owner_uid: view} if view.owner_uid else None
+
+
+@kopf.index("v1", "pods", labels=OUR_PODS)
+def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
+    """Pod UID → HealthDemo UID, so an Event finds its HealthDemo without a scan."""
+    owner = podspec.owner_uid(body)
+    return {uid: owner} if owner else None
+
+
+def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
+    """Cheap, client-side filter: the watch streams every Event of the namespaces."""
+    involved = body.get("involvedObject") or {}
+    return is_relevant_event(body) and str(involved.get("name", "")).endswith(names.POD_SUFFIX)
+
+
+@kopf.index("v1", "events", when=_kubelet_event_about_our_pod)
+def events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+    view = event_view(body)
+    return {view.pod_uid: view}
+
+
+@kopf.on.startup()
+async def start_recorder(memo: kopf.Memo, **indexes: Any) -> None:
+    """Kopf hands the (still empty) indexes to startup handlers; the recorder keeps them."""
+    memo.controller = Controller(
+        healthdemos=indexes["healthdemos"],
+        pods=indexes["pods_by_owner"],
+        events=indexes["events_by_pod"],
+        kube_factory=Kube,
+    )
+    await memo.controller.start()
+
+
+@kopf.on.cleanup()
+async def stop_recorder(memo: kopf.Memo, **_: Any) -> None:
+    await memo.controller.stop()
+
+
+@kopf.on.probe(id="recorder")
+async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+    """Shown at the --liveness endpoint: how busy the recorder is."""
+    controller: Controller = memo.controller
+    stats = controller.stats
+    return {
+        "queued": len(controller.queue),
+        "reconciles": stats.reconciles,
+        "patches": stats.patches,
+        "conflicts": stats.conflicts,
+        "errors": stats.errors,
+    }
+
+
+# -- 3. the Pod's lifecycle ------------------------------------------------------------------
+
+
+@kopf.on.resume(*HEALTHDEMOS)
+@kopf.on.create(*HEALTHDEMOS)
+@kopf.on.update(*HEALTHDEMOS, field="spec")
+async def run_pod(
+    body: kopf.Body, name: str, uid: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    """Ensure the HealthDemo's Pod: valid input, our own Pod, built from the current spec."""
+    controller: Controller = memo.controller
+    problems = podspec.validate(name, podspec.effective(body.get("spec")))
+    if problems:
+        controller.set_problem(uid, Problem("InvalidSpec", "; ".join(problems)))
+        # No retry storm: nothing changes until the user edits the spec (a new update).
+        raise kopf.PermanentError("; ".join(problems))
+    result = await asyncio.to_thread(lifecycle.ensure_pod, controller.kube, body)
+    if result.outcome is lifecycle.Outcome.TAKEN:
+        controller.set_problem(uid, Problem("PodNameTaken", result.message))
+        raise kopf.TemporaryError(result.message, delay=10)
+    controller.set_problem(uid, None)
+    if result.outcome is lifecycle.Outcome.CLOSING:
+        logger.info("%s; its objects go with it", result.message)
+        return
+    if result.outcome is lifecycle.Outcome.OUTDATED:
+        await asyncio.to_thread(
+            controller.kube.post_event, body, "Normal", "ReplacingPod", result.message
+        )
+    if result.outcome in (lifecycle.Outcome.OUTDATED, lifecycle.Outcome.REPLACING):
+        raise kopf.TemporaryError(result.message, delay=1)
+    controller.enqueue(uid)
+    logger.info("Pod %s: %s", podspec.pod_name(name), result.outcome.value)
+
+
+# -- 4. watching: note the change, let the recorder do the work ------------------------------
+
+
+@kopf.on.event(*HEALTHDEMOS)
+async def healthdemo_changed(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller = memo.controller
+    if type == "DELETED":
+        controller.forget(uid)  # its Pod goes by garbage collection (ownerReference)
+    else:
+        controller.enqueue(uid)
+
+
+@kopf.on.event("v1", "pods", labels=OUR_PODS)
+async def pod_changed(
+    type: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: logging.Logger | kopf.Logger,
+    **_: Any,
+) -> None:
+    controller: Controller = memo.controller
+    view = pod_view(body)
+    if type != "DELETED":
+        controller.enqueue(view.owner_uid)
+        return
+    controller.pod_deleted(view)
+    owners = list(controller.healthdemos.get(view.owner_uid or "", ()))
+    if owners:  # deleted by someone else while its HealthDemo lives: bring it back
+        result = await asyncio.to_thread(lifecycle.ensure_pod, controller.kube, owners[0])
+        logger.info("Pod %s was deleted: %s", view.name, result.outcome.value)
+
+
+@kopf.on.event("v1", "events", when=_kubelet_event_about_our_pod)
+async def kubelet_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller: Controller = memo.controller
+    owner_by_pod: kopf.Index[str, str] = kwargs["owner_by_pod"]
+    pod_uid = str((body.get("involvedObject") or {}).get("uid", ""))
+    for owner in owner_by_pod.get(pod_uid, ()):
+        controller.enqueue(owner)

@@ -1,0 +1,71 @@
+"""Keep exactly one up-to-date Pod per HealthDemo: create it, replace it on a spec change, and
+never touch a Pod that is not ours."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from healthdemo_operator import podspec
+from healthdemo_operator.kube import ApiException, Kube
+
+
+class Outcome(enum.Enum):
+    CREATED = "created"
+    CURRENT = "current"  # exists and was built from the current generation
+    OUTDATED = "outdated"  # built from an older spec: deleted now, to be created again
+    REPLACING = "replacing"  # the old Pod is still terminating; create once it is gone
+    TAKEN = "taken"  # a Pod with our name belongs to someone else
+    CLOSING = "closing"  # the namespace is being deleted: nothing may be created in it
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    message: str = ""
+
+
+def _namespace_terminating(exc: ApiException) -> bool:
+    try:
+        details = json.loads(exc.body or "{}").get("details") or {}
+    except ValueError:
+        return False
+    return any(c.get("reason") == "NamespaceTerminating" for c in details.get("causes") or [])
+
+
+def ensure_pod(kube: Kube, healthdemo: Mapping[str, Any]) -> Result:
+    """One step towards the Pod the HealthDemo asks for; call again until CREATED or CURRENT."""
+    meta = healthdemo["metadata"]
+    name = podspec.pod_name(meta["name"])
+    existing = kube.read_pod(meta["namespace"], name)
+    if existing is None:
+        try:
+            kube.create_pod(podspec.build_pod(healthdemo))
+        except ApiException as exc:
+            if exc.status == 409:  # created meanwhile (a recreate raced us): look again soon
+                return Result(Outcome.REPLACING, f"Pod {name} was created concurrently")
+            if exc.status == 403 and _namespace_terminating(exc):
+                return Result(Outcome.CLOSING, f"namespace {meta['namespace']} is terminating")
+            raise
+        return Result(Outcome.CREATED, f"created Pod {name}")
+    if podspec.owner_uid(existing) != meta["uid"]:
+        return Result(
+            Outcome.TAKEN,
+            f"a Pod named {name} already exists and is not owned by this HealthDemo; delete or "
+            "rename that Pod, or rename the HealthDemo",
+        )
+    if existing["metadata"].get("deletionTimestamp"):
+        return Result(Outcome.REPLACING, f"waiting for Pod {name} to terminate")
+    generation = int(meta.get("generation") or 1)
+    built = podspec.built_generation(existing)
+    if built is not None and built != generation:
+        kube.delete_pod(meta["namespace"], name, existing["metadata"]["uid"])
+        return Result(
+            Outcome.OUTDATED,
+            f"the spec changed (generation {built} → {generation}): probes are immutable on a "
+            f"Pod, so Pod {name} is being replaced",
+        )
+    return Result(Outcome.CURRENT)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages a real node needs here: podman (to build our images without a
+# Docker engine or a registry), debootstrap (the python:3.11-slim base image), containerd + CNI
+# plugins + iptables (the container runtime the kubelet talks to), gcc (our static pause binary).
+# Idempotent: installs only what is missing; run as root (CI does, on a fresh machine).
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-host.sh: must run as root (it installs Debian packages with apt-get); try: sudo $0" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null || ! command -v dpkg-query >/dev/null; then
+  echo "setup-host.sh: needs a Debian-based host (apt-get, dpkg-query); Debian 12 is tested" >&2
+  exit 1
+fi
+
+packages=(
+  podman                      # builds and runs our images (podman 4.3)
+  conmon                      # podman's container monitor
+  runc                        # the OCI runtime (crun fails here: cgroups in hybrid mode)
+  containernetworking-plugins # CNI plugins in /usr/lib/cni, for podman and containerd
+  iptables                    # CNI bridge/portmap rules
+  containerd                  # the kubelet's container runtime (1.6 with the CRI plugin)
+  debootstrap                 # the Debian base image for `FROM python:3.11-slim`
+  debian-archive-keyring      # lets debootstrap verify the mirror's signatures
+  gpgv
+  ca-certificates
+  gcc                         # the static pause binary
+  libc6-dev
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "installed" ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-host.sh: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup-host.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# No recommends: podman's (buildah, fuse-overlayfs, slirp4netns, dbus-user-session, ...) are for
+# rootless desktops; everything this node uses is listed above.
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup-host.sh: done"

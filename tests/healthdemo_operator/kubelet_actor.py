@@ -1,0 +1,126 @@
+"""The test plays the kubelet through the real API: Pod status updates and kubelet Events,
+created and aggregated exactly as a 1.34 kubelet's recorder does (same name, count + 1)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes import client
+
+NODE = "sandbox-node"
+
+
+def stamp(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KubeletActor:
+    def __init__(self, core: client.CoreV1Api, namespace: str, pod_name: str) -> None:
+        self.core, self.namespace, self.pod_name = core, namespace, pod_name
+        self._container = 0
+
+    def pod(self) -> dict[str, Any]:
+        pod: dict[str, Any] = self.core.api_client.sanitize_for_serialization(
+            self.core.read_namespaced_pod(self.pod_name, self.namespace)
+        )
+        return pod
+
+    def container_id(self) -> str:
+        return f"containerd://{self.pod_name}-c{self._container}"
+
+    def run_container(
+        self,
+        *,
+        restarts: int = 0,
+        ready: bool = True,
+        last_terminated: dict[str, Any] | None = None,
+        waiting: dict[str, str] | None = None,
+    ) -> None:
+        """Report the container running (or waiting), as the kubelet's status manager does."""
+        now = datetime.now(UTC)
+        if waiting is None:
+            self._container += 1
+        state: dict[str, Any] = (
+            {"waiting": waiting} if waiting else {"running": {"startedAt": stamp(now)}}
+        )
+        is_ready = ready and waiting is None
+        condition = "True" if is_ready else "False"
+        status = {
+            "phase": "Running" if waiting is None or restarts else "Pending",
+            "hostIP": "10.88.0.1",
+            "podIP": "10.88.0.9",
+            "startTime": stamp(now - timedelta(seconds=30)),
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastTransitionTime": stamp(now)},
+                {"type": "Ready", "status": condition, "lastTransitionTime": stamp(now)},
+                {"type": "ContainersReady", "status": condition, "lastTransitionTime": stamp(now)},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp(now)},
+            ],
+            "containerStatuses": [
+                {
+                    "name": "webapp",
+                    "image": "docker.io/library/flask-webapp:latest",
+                    "imageID": "docker.io/library/flask-webapp@sha256:" + "a" * 64,
+                    "containerID": None if waiting else self.container_id(),
+                    "restartCount": restarts,
+                    "ready": is_ready,
+                    "started": waiting is None,
+                    "state": state,
+                    "lastState": {"terminated": last_terminated} if last_terminated else {},
+                }
+            ],
+        }
+        self.core.patch_namespaced_pod_status(self.pod_name, self.namespace, {"status": status})
+
+    def terminated(self, *, exit_code: int, reason: str) -> dict[str, Any]:
+        """lastState.terminated for the container that is running now."""
+        now = datetime.now(UTC)
+        return {
+            "exitCode": exit_code,
+            "reason": reason,
+            "startedAt": stamp(now - timedelta(seconds=20)),
+            "finishedAt": stamp(now),
+            "containerID": self.container_id(),
+        }
+
+    def event(self, reason: str, message: str, event_type: str = "Warning") -> str:
+        """A new kubelet Event about the Pod's container; returns its name."""
+        pod = self.pod()
+        name = f"{self.pod_name}.{secrets.token_hex(8)}"
+        now = stamp()
+        self.core.create_namespaced_event(
+            self.namespace,
+            {
+                "metadata": {"name": name, "namespace": self.namespace},
+                "involvedObject": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": self.pod_name,
+                    "namespace": self.namespace,
+                    "uid": pod["metadata"]["uid"],
+                    "fieldPath": "spec.containers{webapp}",
+                },
+                "reason": reason,
+                "message": message,
+                "type": event_type,
+                "source": {"component": "kubelet", "host": NODE},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+                "reportingComponent": "kubelet",
+                "reportingInstance": NODE,
+            },
+        )
+        return name
+
+    def aggregate(self, name: str, count: int) -> None:
+        """The API server merged a repeat into the Event: count grows, lastTimestamp moves."""
+        self.core.patch_namespaced_event(
+            name, self.namespace, {"count": count, "lastTimestamp": stamp()}
+        )
+
+
+LIVENESS_500 = "Liveness probe failed: HTTP probe failed with statuscode: 500"
+KILLING = "Container webapp failed liveness probe, will be restarted"
