@@ -133,15 +133,20 @@ def test_cli_up_serves_until_ctrl_c_then_leaves_nothing(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert cli.stdout is not None
-    first = cli.stdout.readline()
-    assert first.startswith("control plane up at https://127.0.0.1:"), first
-    children = set(processes_mentioning(str(workdir))) - {cli.pid}
-    assert len(children) == 3  # etcd, kube-apiserver, kube-controller-manager
-    cli.send_signal(signal.SIGINT)
-    assert cli.wait(timeout=60) == 0
-    assert processes_mentioning(str(workdir)) == []
-    assert (workdir / "logs" / "kube-apiserver.log").exists()  # a given workdir is kept
+    try:
+        assert cli.stdout is not None
+        first = cli.stdout.readline()
+        assert first.startswith("control plane up at https://127.0.0.1:"), first
+        children = set(processes_mentioning(str(workdir))) - {cli.pid}
+        assert len(children) == 3  # etcd, kube-apiserver, kube-controller-manager
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=60) == 0
+        assert processes_mentioning(str(workdir)) == []
+        assert (workdir / "logs" / "kube-apiserver.log").exists()  # a given workdir is kept
+    finally:
+        if cli.poll() is None:  # a failed assertion must not leave a control plane behind
+            cli.send_signal(signal.SIGINT)
+            cli.wait(timeout=60)
 
 
 def test_stop_after_a_failed_start_leaves_nothing(
