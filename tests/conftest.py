@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,6 +50,25 @@ def controlplane() -> Iterator[ControlPlane]:
     print(f"\ncontrol plane at {plane.server} started ({timings})", file=sys.stderr)
     yield plane
     plane.stop()
+
+
+def http_json(url: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
+    """One real HTTP request (a fresh connection, as the kubelet's prober makes); (status, JSON)."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class WebappClient:
+    """Talks to one running webapp (a process, a container, a Pod) at `url`."""
+
+    url: str
+
+    def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
+        return http_json(self.url + path, method, timeout)
 
 
 def eventually(

@@ -100,6 +100,15 @@ def test_sample_cr_gets_its_pod_with_the_requested_probe(
     assert pending == "Pending"
 
 
+def start_demo(
+    cp: ControlPlane, core: client.CoreV1Api, namespace: str, **spec: Any
+) -> KubeletActor:
+    """Apply the sample HealthDemo, wait for its Pod, and play that Pod's kubelet."""
+    apply(cp, sample(namespace, **spec))
+    eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
+    return KubeletActor(core, namespace, "demo-webapp")
+
+
 def status_of(cp: ControlPlane, namespace: str, name: str = "demo") -> dict[str, Any]:
     return status(client.CustomObjectsApi(cp.api_client()), namespace, name)
 
@@ -111,9 +120,7 @@ def test_the_whole_self_healing_story_is_recorded(
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
-    apply(installed, sample(namespace))
-    eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
-    kubelet = KubeletActor(core, namespace, "demo-webapp")
+    kubelet = start_demo(installed, core, namespace)
     kubelet.run_container()
     eventually(lambda: status(custom, namespace).get("phase") == "Running", what="Running")
 
@@ -176,9 +183,7 @@ def test_operator_killed_mid_episode_counts_exactly_once(
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
-    apply(installed, sample(namespace))
-    eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
-    kubelet = KubeletActor(core, namespace, "demo-webapp")
+    kubelet = start_demo(installed, core, namespace)
     kubelet.run_container()
     unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
     kubelet.aggregate(unhealthy, 2)
@@ -344,9 +349,7 @@ def test_image_pull_error_is_reported_with_the_fix(
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
-    apply(installed, sample(namespace, image="never-built:latest"))
-    eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
-    kubelet = KubeletActor(core, namespace, "demo-webapp")
+    kubelet = start_demo(installed, core, namespace, image="never-built:latest")
     kubelet.run_container(
         waiting={"reason": "ErrImagePull", "message": 'failed to pull image "never-built:latest"'}
     )

@@ -7,11 +7,8 @@ or fail where HEALTHDEMO_REQUIRE_NODE=1 (CI on a node machine).
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +18,7 @@ from typing import Any
 import pytest
 from healthdemo_sandbox import images
 
-from ..conftest import REQUIRE_NODE, unavailable
+from ..conftest import REQUIRE_NODE, WebappClient, free_port, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +34,6 @@ def built_images() -> list[images.Step]:
     )
     print(f"\nimages built ({timings})", file=sys.stderr)
     return steps
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def inspect(ref: str, kind: str = "container") -> dict[str, Any]:
@@ -64,19 +54,10 @@ def container(image: str, *run_args: str) -> Iterator[str]:
 
 
 @dataclass
-class WebappContainer:
+class WebappContainer(WebappClient):
     name: str
     url: str
     started: float  # time.monotonic() when `podman run` returned
-
-    def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
-        """One real HTTP request through the published port; returns (status, JSON body)."""
-        request = urllib.request.Request(self.url + path, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
 
     def exec(self, *argv: str) -> str:
         return images.podman("exec", self.name, *argv, timeout=30).stdout.strip()

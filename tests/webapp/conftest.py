@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from ..conftest import WebappClient, free_port
 
 
 @dataclass
-class Served:
+class Served(WebappClient):
     proc: subprocess.Popen[bytes]
     url: str
-
-    def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
-        """One real HTTP request; returns (status, JSON body)."""
-        request = urllib.request.Request(self.url + path, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
 
 
 def serve(env: dict[str, str] | None = None) -> Served:
