@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from healthdemo_operator import podspec
+from healthdemo_operator import lifecycle, podspec
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.observations import EventView, PodView
-from healthdemo_operator.recording import Problem, record
+from healthdemo_operator.recording import Problem, current_pod, record
 from healthdemo_operator.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
+TAKEN_RECHECK_SECONDS = 10
 
 
 # What the controller needs of a Kopf index: key → the values stored under it.
@@ -86,13 +87,18 @@ class Controller:
         if uid:
             self.queue.add(uid, delay)
 
-    def set_problem(self, uid: str, problem: Problem | None) -> None:
-        changed = self.problems.get(uid) != problem
-        if problem is None:
-            self.problems.pop(uid, None)
-        else:
-            self.problems[uid] = problem
-        if changed:
+    def note(self, uid: str, result: lifecycle.Result) -> None:
+        """Record what the last attempt to ensure the Pod found (a problem, or none)."""
+        problem = None
+        if result.outcome is lifecycle.Outcome.INVALID:
+            problem = Problem("InvalidSpec", result.message)
+        elif result.outcome is lifecycle.Outcome.TAKEN:
+            problem = Problem("PodNameTaken", result.message)
+        if self.problems.get(uid) != problem:
+            if problem is None:
+                self.problems.pop(uid, None)
+            else:
+                self.problems[uid] = problem
             self.enqueue(uid)
 
     def pod_deleted(self, view: PodView) -> None:
@@ -165,6 +171,8 @@ class Controller:
             self.forget(uid)  # deleted meanwhile
             return
         pods, events = self._observed(uid)
+        if current_pod(pods) is None and await self._repair(uid, body):
+            return  # created: its watch event brings us back here
         recording = record(
             previous=written.status,
             spec=podspec.effective(body.get("spec")),
@@ -199,7 +207,21 @@ class Controller:
                 del self.final_pods[uid][pod_uid]
         if recording.recheck_after is not None:
             self.enqueue(uid, recording.recheck_after)
+        elif uid in self.problems and self.problems[uid].reason == "PodNameTaken":
+            self.enqueue(uid, TAKEN_RECHECK_SECONDS)  # see whether the squatter has gone
         self.stats.last_latency["reconcile"] = time.monotonic() - started
+
+    async def _repair(self, uid: str, body: Mapping[str, Any]) -> bool:
+        """No live Pod (deleted by someone, or never made): ensure it; True if one was created.
+
+        Invalid specs and foreign Pods are only noted; Kopf's handlers own spec updates.
+        """
+        problem = self.problems.get(uid)
+        if problem is not None and problem.reason == "InvalidSpec":
+            return False
+        result = await asyncio.to_thread(lifecycle.ensure_pod, self.kube, body)
+        self.note(uid, result)
+        return result.outcome is lifecycle.Outcome.CREATED
 
     async def _baseline(self, uid: str, body: Mapping[str, Any]) -> _Written | None:
         """The status to build on: ours if we wrote it, else the server's."""

@@ -4,7 +4,8 @@
 2. Indexes: HealthDemos by UID, our Pods by owner UID, kubelet Events by Pod UID. Kopf fills them
    from the initial listing before any other handler runs, so the recorder never works from a
    half-listed cache.
-3. The Pod's lifecycle: create/resume/spec-update handlers keep exactly one current Pod.
+3. The Pod's lifecycle: create/resume/spec-update handlers keep exactly one current Pod (and the
+   recorder brings back a Pod that someone deleted).
 4. Watch handlers: any change to a HealthDemo, its Pod or its Pod's Events queues the HealthDemo
    for the recorder (`controller.Controller`), the single writer of its status.
 
@@ -15,16 +16,14 @@ to a thread with `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import kopf
 
 from healthdemo_operator import lifecycle, names, podspec
 from healthdemo_operator.controller import Controller
-from healthdemo_operator.kube import Kube
+from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.observations import event_view, is_relevant_event, pod_view
-from healthdemo_operator.recording import Problem
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
@@ -141,35 +140,31 @@ async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
 # -- 3. the Pod's lifecycle ------------------------------------------------------------------
 
 
-@kopf.on.resume(*HEALTHDEMOS)
-@kopf.on.create(*HEALTHDEMOS)
-@kopf.on.update(*HEALTHDEMOS, field="spec")
+@kopf.on.resume(*HEALTHDEMOS, backoff=2)
+@kopf.on.create(*HEALTHDEMOS, backoff=2)
+@kopf.on.update(*HEALTHDEMOS, field="spec", backoff=2)
 async def run_pod(
-    body: kopf.Body, name: str, uid: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    body: kopf.Body, uid: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     """Ensure the HealthDemo's Pod: valid input, our own Pod, built from the current spec."""
     controller: Controller = memo.controller
-    problems = podspec.validate(name, podspec.effective(body.get("spec")))
-    if problems:
-        controller.set_problem(uid, Problem("InvalidSpec", "; ".join(problems)))
+    try:
+        result = await asyncio.to_thread(lifecycle.ensure_pod, controller.kube, body)
+    except ApiException as exc:
+        if exc.status == 429 or exc.status >= 500:  # the API server is busy or ailing: soon again
+            raise kopf.TemporaryError(f"API server answered {exc.status}", delay=2) from exc
+        raise
+    controller.note(uid, result)
+    if result.outcome is lifecycle.Outcome.INVALID:
         # No retry storm: nothing changes until the user edits the spec (a new update).
-        raise kopf.PermanentError("; ".join(problems))
-    result = await asyncio.to_thread(lifecycle.ensure_pod, controller.kube, body)
-    if result.outcome is lifecycle.Outcome.TAKEN:
-        controller.set_problem(uid, Problem("PodNameTaken", result.message))
-        raise kopf.TemporaryError(result.message, delay=10)
-    controller.set_problem(uid, None)
-    if result.outcome is lifecycle.Outcome.CLOSING:
-        logger.info("%s; its objects go with it", result.message)
-        return
+        raise kopf.PermanentError(result.message)
     if result.outcome is lifecycle.Outcome.OUTDATED:
         await asyncio.to_thread(
             controller.kube.post_event, body, "Normal", "ReplacingPod", result.message
         )
     if result.outcome in (lifecycle.Outcome.OUTDATED, lifecycle.Outcome.REPLACING):
         raise kopf.TemporaryError(result.message, delay=1)
-    controller.enqueue(uid)
-    logger.info("Pod %s: %s", podspec.pod_name(name), result.outcome.value)
+    logger.info("%s", result.message or result.outcome.value)
 
 
 # -- 4. watching: note the change, let the recorder do the work ------------------------------
@@ -185,23 +180,14 @@ async def healthdemo_changed(type: str | None, uid: str, memo: kopf.Memo, **_: A
 
 
 @kopf.on.event("v1", "pods", labels=OUR_PODS)
-async def pod_changed(
-    type: str | None,
-    body: kopf.Body,
-    memo: kopf.Memo,
-    logger: logging.Logger | kopf.Logger,
-    **_: Any,
-) -> None:
+async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     controller: Controller = memo.controller
     view = pod_view(body)
-    if type != "DELETED":
+    if type == "DELETED":
+        # Its last status still counts; the recorder also brings a missing Pod back.
+        controller.pod_deleted(view)
+    else:
         controller.enqueue(view.owner_uid)
-        return
-    controller.pod_deleted(view)
-    owners = list(controller.healthdemos.get(view.owner_uid or "", ()))
-    if owners:  # deleted by someone else while its HealthDemo lives: bring it back
-        result = await asyncio.to_thread(lifecycle.ensure_pod, controller.kube, owners[0])
-        logger.info("Pod %s was deleted: %s", view.name, result.outcome.value)
 
 
 @kopf.on.event("v1", "events", when=_kubelet_event_about_our_pod)

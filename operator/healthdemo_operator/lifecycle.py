@@ -14,6 +14,7 @@ from healthdemo_operator.kube import ApiException, Kube
 
 
 class Outcome(enum.Enum):
+    INVALID = "invalid"  # the spec is wrong in a way the schema cannot catch: no Pod
     CREATED = "created"
     CURRENT = "current"  # exists and was built from the current generation
     OUTDATED = "outdated"  # built from an older spec: deleted now, to be created again
@@ -39,6 +40,9 @@ def _namespace_terminating(exc: ApiException) -> bool:
 def ensure_pod(kube: Kube, healthdemo: Mapping[str, Any]) -> Result:
     """One step towards the Pod the HealthDemo asks for; call again until CREATED or CURRENT."""
     meta = healthdemo["metadata"]
+    problems = podspec.validate(meta["name"], podspec.effective(healthdemo.get("spec")))
+    if problems:
+        return Result(Outcome.INVALID, "; ".join(problems))
     name = podspec.pod_name(meta["name"])
     existing = kube.read_pod(meta["namespace"], name)
     if existing is None:

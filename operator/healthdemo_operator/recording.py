@@ -30,7 +30,7 @@ HISTORY_LIMIT = 10
 EVENT_MEMORY = timedelta(hours=2)
 POD_MEMORY = timedelta(hours=1)
 # Clock slack between the kubelet's Event timestamps and container timestamps (second precision).
-SLACK = timedelta(seconds=2)
+SLACK = timedelta(seconds=1)
 
 Phase = Literal[
     "Pending", "Running", "Failing", "Restarting", "CrashLoopBackOff", "ImagePullError", "Invalid"
@@ -65,21 +65,20 @@ def _seconds(delta: timedelta) -> float:
     return round(delta.total_seconds(), 1)
 
 
-def attribute(termination: Termination | None, pod_events: Sequence[EventView]) -> str:
-    """Why the previous container ended: the Killing Event joined with lastState.terminated."""
+def attribute(termination: Termination | None, liveness_kill: bool) -> str:
+    """Why the previous container ended: a liveness kill, else what lastState.terminated says."""
     if termination is not None and termination.reason == "OOMKilled":
         return "OOMKilled"
-    for event in pod_events:
-        if not event.is_liveness_kill or event.last is None:
-            continue
-        if termination is None or termination.finished_at is None:
-            return "LivenessProbe"
-        started = termination.started_at or termination.finished_at
-        if started - SLACK <= event.last <= termination.finished_at + SLACK:
-            return "LivenessProbe"
+    if liveness_kill:
+        return "LivenessProbe"
     if termination is not None and termination.exit_code != 0:
         return "Crash"
     return "Unknown"
+
+
+def liveness_kills(pod_uid: str, events: Sequence[EventView]) -> int:
+    """How many times the kubelet killed this Pod's container for its liveness probe."""
+    return sum(e.count for e in events if e.pod_uid == pod_uid and e.is_liveness_kill)
 
 
 class _Recorder:
@@ -134,26 +133,33 @@ class _Recorder:
     # -- restarts --------------------------------------------------------------------------
 
     def count_restarts(self, pods: Sequence[PodView], events: Sequence[EventView]) -> None:
+        """Add restartCount deltas; pair each restart with a not yet used liveness kill.
+
+        Kills are counted like restarts (Killing Event counts minus those already paired), so
+        an old kill is never paired with a later crash, whatever the timestamps say.
+        """
         for pod in sorted(pods, key=lambda p: (p.created or self.now, p.uid)):
             entry = self.pods_ledger.get(pod.uid)
             counted = int(entry["restarts"]) if entry else 0
+            paired = int(entry.get("kills", 0)) if entry else 0
             delta = pod.restart_count - counted
             if entry is not None and delta <= 0:
                 continue
+            kills = min(max(delta, 0), max(liveness_kills(pod.uid, events) - paired, 0))
             # `seen` moves only with the count, so an unchanged Pod leaves the status unchanged.
             self.pods_ledger[pod.uid] = {
                 "restarts": max(pod.restart_count, counted),
+                "kills": paired + kills,
                 "seen": format_time(self.now),
             }
             if delta <= 0:
                 continue
             self.status["restarts"] += delta
-            pod_events = [e for e in events if e.pod_uid == pod.uid]
-            self._add_history(pod, delta, pod_events)
+            self._add_history(pod, delta, liveness_kill=kills > 0)
 
-    def _add_history(self, pod: PodView, restarts: int, pod_events: Sequence[EventView]) -> None:
+    def _add_history(self, pod: PodView, restarts: int, *, liveness_kill: bool) -> None:
         termination = pod.last_termination
-        reason = attribute(termination, pod_events)
+        reason = attribute(termination, liveness_kill)
         when = (termination.finished_at if termination else None) or self.now
         item: dict[str, Any] = {
             "time": format_time(when),
@@ -195,20 +201,30 @@ class _Recorder:
             self.ledger["episode"] = None
 
     def revise_latest(self, pods: Sequence[PodView], events: Sequence[EventView]) -> None:
-        """The Killing Event may arrive after the Pod status: re-attribute the newest restart."""
+        """The Killing Event may reach us after the Pod status: an unpaired kill from no later
+        than the newest restart's termination re-attributes that restart."""
         history = self.status["history"]
-        if not history or history[0]["reason"] in ("LivenessProbe", "OOMKilled"):
+        if not history or history[0]["reason"] not in ("Crash", "Unknown"):
             return
         newest = history[0]
         for pod in pods:
             termination = pod.last_termination
             if termination is None or termination.container_id != newest.get("containerID"):
                 continue
-            reason = attribute(termination, [e for e in events if e.pod_uid == pod.uid])
-            if reason != newest["reason"]:
-                newest["reason"] = reason
-                self._close_episode(newest)
-                self.status["lastRestartReason"] = reason
+            entry = self.pods_ledger.get(pod.uid) or {}
+            paired = int(entry.get("kills", 0))
+            if liveness_kills(pod.uid, events) <= paired:
+                return
+            finished = termination.finished_at or self.now
+            kill_times = [
+                e.last for e in events if e.pod_uid == pod.uid and e.is_liveness_kill and e.last
+            ]
+            if not kill_times or max(kill_times) > finished + SLACK:
+                return  # that kill is of the new container, which has not restarted yet
+            entry["kills"] = paired + 1
+            newest["reason"] = attribute(termination, liveness_kill=True)
+            self._close_episode(newest)
+            self.status["lastRestartReason"] = newest["reason"]
 
     def fill_recovery(self, pod: PodView | None) -> None:
         """Recovery = first probe failure of the episode (or the crash) → container ready again.

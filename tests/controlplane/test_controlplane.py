@@ -104,7 +104,7 @@ def test_operator_identity_has_no_privileges_of_its_own(controlplane: ControlPla
     assert "Forbidden" in denied.stderr
     core = client.CoreV1Api(controlplane.api_client("operator"))
     with pytest.raises(ApiException) as raised:
-        core.list_namespaced_pod("default")
+        core.list_namespaced_secret("default")  # never granted, even once deploy/ is applied
     assert raised.value.status == 403
 
 

@@ -20,6 +20,7 @@ class KubeletActor:
     def __init__(self, core: client.CoreV1Api, namespace: str, pod_name: str) -> None:
         self.core, self.namespace, self.pod_name = core, namespace, pod_name
         self._container = 0
+        self._started = datetime.now(UTC)
 
     def pod(self) -> dict[str, Any]:
         pod: dict[str, Any] = self.core.api_client.sanitize_for_serialization(
@@ -42,6 +43,7 @@ class KubeletActor:
         now = datetime.now(UTC)
         if waiting is None:
             self._container += 1
+            self._started = now
         state: dict[str, Any] = (
             {"waiting": waiting} if waiting else {"running": {"startedAt": stamp(now)}}
         )
@@ -80,7 +82,7 @@ class KubeletActor:
         return {
             "exitCode": exit_code,
             "reason": reason,
-            "startedAt": stamp(now - timedelta(seconds=20)),
+            "startedAt": stamp(self._started),
             "finishedAt": stamp(now),
             "containerID": self.container_id(),
         }

@@ -390,3 +390,41 @@ def test_condition_transition_time_moves_only_on_change() -> None:
     failing = run(second, events=[failures(1, last="2026-11-30T10:00:29Z")], now=at(30)).status
     healthy = {c["type"]: c for c in failing["conditions"]}["Healthy"]
     assert healthy["lastTransitionTime"] == "2026-11-30T10:00:30Z"
+
+
+def test_a_crash_after_an_earlier_liveness_kill_is_a_crash() -> None:
+    """The Killing Event of the first restart stays around (and its time is close to the new
+    container's start): it must not be paired with the next, unrelated crash."""
+    events = [failures(3), killing()]
+    first = run(pods=[restarted_pod()], events=events).status
+    crashed = restarted_pod(
+        restarts=2,
+        last_terminated={
+            "exitCode": 1,
+            "reason": "Error",
+            "startedAt": "2026-11-30T10:00:36Z",
+            "finishedAt": "2026-11-30T10:00:37Z",
+            "containerID": "containerd://c2",
+        },
+        container_id="containerd://c3",
+    )
+    second = run(first, pods=[crashed], events=events, now=at(61)).status
+    assert [h["reason"] for h in second["history"]] == ["Crash", "LivenessProbe"]
+    assert second["restarts"] == 2
+
+
+def test_a_kill_of_the_new_container_does_not_rewrite_the_last_crash() -> None:
+    crashed = pod(
+        restarts=1,
+        last_terminated={
+            "exitCode": 1,
+            "reason": "Error",
+            "startedAt": "2026-11-30T10:00:04Z",
+            "finishedAt": "2026-11-30T10:00:30Z",
+            "containerID": "containerd://c1",
+        },
+    )
+    first = run(pods=[crashed]).status
+    # 20 s later the new container fails its probe and is killed; its restart is not seen yet.
+    later = run(first, pods=[crashed], events=[killing(last="2026-11-30T10:00:50Z")], now=at(51))
+    assert later.status["history"][0]["reason"] == "Crash"

@@ -1,0 +1,36 @@
+"""The operator behind a fault-injecting proxy, on the shared real control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from healthdemo_sandbox.controlplane import ControlPlane, users
+
+from ..conftest import OperatorProcess
+from .faultproxy import FaultProxy
+
+
+@dataclass
+class Proxied:
+    proxy: FaultProxy
+    operator: OperatorProcess
+
+
+@pytest.fixture
+def proxied_operator(
+    installed: ControlPlane, tmp_path: pytest.TempPathFactory
+) -> Iterator[Proxied]:
+    proxy = FaultProxy(installed.server, installed.ca.cert_pem)
+    proxy.start()
+    identity = installed.users["operator"]
+    kubeconfig = tmp_path / "via-proxy.kubeconfig"  # type: ignore[operator]
+    kubeconfig.write_text(
+        users.kubeconfig(proxy.url, installed.ca.cert_pem, identity.name, token=identity.token)
+    )
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")  # type: ignore[operator]
+    operator.start()
+    yield Proxied(proxy, operator)
+    operator.stop()
+    proxy.stop()

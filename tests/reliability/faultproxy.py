@@ -1,0 +1,216 @@
+"""A fault-injecting HTTP proxy between the operator and the real kube-apiserver.
+
+The operator talks plain HTTP to the proxy; the proxy forwards over HTTPS with the operator's own
+bearer token, so the API server still authenticates and authorizes the operator exactly. Rules
+make matching requests fail (500, 409, 429 + Retry-After), end watches with an in-stream 410 Gone,
+or cut watch streams mid-flight. It runs on its own event loop in a thread of the test process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+
+
+@dataclass
+class Rule:
+    """Fail requests whose method and path?query match, `times` times (None: until removed)."""
+
+    method: str  # "GET", "PATCH", ... or "*"
+    path: str  # a regular expression, searched in "path?query"
+    status: int = 500  # 500, 409, 429 ...; 410 with watch=True ends the watch in-stream
+    times: int | None = None
+    retry_after: int | None = None  # seconds, for 429
+    cut_after: float | None = None  # for watches: forward for this long, then drop the connection
+    hits: int = 0
+
+    def matches(self, method: str, target: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        return self.method in ("*", method) and re.search(self.path, target) is not None
+
+
+@dataclass
+class Log:
+    requests: int = 0
+    injected: dict[int | str, int] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+
+
+EXPIRED_EVENT = (
+    b'{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure",'
+    b'"message":"too old resource version (injected)","reason":"Expired","code":410}}\n'
+)
+
+
+def _is_watch(request: web.Request) -> bool:
+    return request.query.get("watch") in ("true", "1")
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, ca_pem: bytes) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.ca_pem = ca_pem
+        self.rules: list[Rule] = []
+        self.log = Log()
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.port = 0
+
+    # -- control, from the test thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @contextmanager
+    def fault(self, rule: Rule) -> Iterator[Rule]:
+        """Inject while the block runs."""
+        with self._lock:
+            self.rules.append(rule)
+        try:
+            yield rule
+        finally:
+            with self._lock:
+                self.rules.remove(rule)
+
+    def open_watches(self) -> int:
+        return len(self._watches)
+
+    def cut_all_watches(self) -> int:
+        """Drop every open watch connection now (as a dying load balancer would)."""
+        future = asyncio.run_coroutine_threadsafe(self._cut_watches(), self._loop)
+        return future.result(timeout=10)
+
+    # -- the proxy, on its own loop ------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        context = ssl.create_default_context(cadata=self.ca_pem.decode())
+        self._session = ClientSession(
+            connector=TCPConnector(ssl=context, limit=0),
+            timeout=ClientTimeout(total=None, sock_connect=10),
+            auto_decompress=False,
+        )
+        self._watches: set[asyncio.BaseTransport] = set()  # open watch connections
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _shutdown(self) -> None:
+        await self._cut_watches()
+        await self._runner.cleanup()
+        await self._session.close()
+
+    async def _cut_watches(self) -> int:
+        cut = 0
+        for transport in list(self._watches):
+            if isinstance(transport, asyncio.Transport) and not transport.is_closing():
+                transport.abort()
+                cut += 1
+        self._watches.clear()
+        return cut
+
+    def _match(self, request: web.Request) -> Rule | None:
+        target = request.path_qs
+        with self._lock:
+            self.log.requests += 1
+            self.log.paths.append(f"{request.method} {target}")
+            for rule in self.rules:
+                if rule.matches(request.method, target):
+                    rule.hits += 1
+                    key: int | str = "cut" if rule.cut_after is not None else rule.status
+                    self.log.injected[key] = self.log.injected.get(key, 0) + 1
+                    return rule
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        rule = self._match(request)
+        if (
+            rule is not None
+            and rule.cut_after is None
+            and not (rule.status == 410 and _is_watch(request))
+        ):
+            headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after else {}
+            return web.json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": f"injected {rule.status} by the fault proxy",
+                    "reason": {500: "InternalError", 409: "Conflict", 429: "TooManyRequests"}.get(
+                        rule.status, "Injected"
+                    ),
+                    "code": rule.status,
+                },
+                status=rule.status,
+                headers=headers,
+            )
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("host", "content-length", "transfer-encoding", "connection")
+        }
+        body = await request.read()
+        async with self._session.request(
+            request.method,
+            self.upstream + request.path_qs,
+            headers=headers,
+            data=body or None,
+            skip_auto_headers=("Content-Type",),  # forward exactly what the client sent
+        ) as upstream:
+            response = web.StreamResponse(status=upstream.status)
+            for name, value in upstream.headers.items():
+                if name.lower() not in (
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "content-encoding",
+                ):
+                    response.headers[name] = value
+            if rule is not None and rule.status == 410 and _is_watch(request):
+                # What the API server sends when the resourceVersion is too old: an ERROR event.
+                await response.prepare(request)
+                await response.write(EXPIRED_EVENT)
+                return response
+            await response.prepare(request)
+            watching = _is_watch(request)
+            transport = request.transport
+            if watching and transport is not None:
+                self._watches.add(transport)
+            cutter = None
+            if rule is not None and rule.cut_after is not None and request.transport is not None:
+                cutter = asyncio.get_running_loop().call_later(
+                    rule.cut_after, request.transport.abort
+                )
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except (ConnectionResetError, asyncio.CancelledError):
+                pass
+            finally:
+                if cutter is not None:
+                    cutter.cancel()
+                if transport is not None:
+                    self._watches.discard(transport)
+            return response
