@@ -212,47 +212,6 @@ def test_operator_killed_mid_episode_counts_exactly_once(
     assert status(custom, namespace)["restarts"] == 1
 
 
-@pytest.mark.parametrize(
-    ("spec", "message"),
-    [
-        (
-            {"livenessProbe": {"periodSeconds": 0}},
-            "spec.livenessProbe.periodSeconds: Invalid value: 0",
-        ),
-        ({"port": 70000}, "spec.port: Invalid value: 70000"),
-        ({"port": 0}, "spec.port: Invalid value: 0"),
-        ({"livenessProbe": {"successThreshold": 2}}, "successThreshold must be 1"),
-        (
-            {"readinessProbe": {"terminationGracePeriodSeconds": 5}},
-            "not allowed on a readiness probe",
-        ),
-        ({"image": "flask webapp"}, "spec.image: Invalid value"),
-        ({"imagePullPolicy": "Sometimes"}, 'spec.imagePullPolicy: Unsupported value: "Sometimes"'),
-        (
-            {"livenessProbe": {"timeoutSeconds": "fast"}},
-            "spec.livenessProbe.timeoutSeconds: Invalid value",
-        ),
-        ({"livenessProbe": {"path": "healthz"}}, "spec.livenessProbe.path: Invalid value"),
-        ({"livenessProbe": {"path": "/" + "x" * 10240}}, "spec.livenessProbe.path: Too long"),
-    ],
-)
-def test_schema_rejects_bad_input_with_the_apis_message(
-    installed: ControlPlane, namespace: str, spec: dict[str, Any], message: str
-) -> None:
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "HealthDemo",
-            "metadata": {"name": "bad", "namespace": namespace}, "spec": spec}  # fmt: skip
-    result = installed.kubectl("create", "-f", "-", input=json.dumps(body), check=False)
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr
-
-
-def test_name_too_long_for_the_pod_is_rejected(installed: ControlPlane, namespace: str) -> None:
-    body = sample(namespace, name="a" * 250)
-    result = installed.kubectl("create", "-f", "-", input=json.dumps(body), check=False)
-    assert result.returncode != 0
-    assert "may have at most 246 characters" in result.stderr
-
-
 def test_input_the_schema_cannot_judge_is_reported_invalid(
     operator: OperatorProcess,
     installed: ControlPlane,
