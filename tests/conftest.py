@@ -92,25 +92,30 @@ ROOT = Path(__file__).resolve().parent.parent
 def installed(controlplane: ControlPlane) -> ControlPlane:
     """The CRD and deploy/ (namespace, ServiceAccount, RBAC, Deployment) applied with kubectl."""
     controlplane.kubectl("apply", "-f", str(ROOT / "crds"))
-    controlplane.kubectl(
-        "wait", "--for=condition=Established", "crd/healthdemos.demo.example.com", "--timeout=30s"
-    )
+    controlplane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
     controlplane.kubectl("apply", "-k", str(ROOT / "deploy"))
     return controlplane
 
 
 class OperatorProcess:
-    """`kopf run operator/main.py` as a local process, as the operator's ServiceAccount."""
+    """`kopf run operator/main.py` as a local process, as the operator's ServiceAccount.
 
-    def __init__(self, kubeconfig: Path, log_path: Path, *extra: str) -> None:
+    Standalone by default; with `peering` it joins that peering like the deployed replicas.
+    """
+
+    def __init__(
+        self, kubeconfig: Path, log_path: Path, *extra: str, peering: str | None = None
+    ) -> None:
         self.kubeconfig, self.log_path, self.extra = kubeconfig, log_path, extra
+        self.peering = peering
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        peering = f"--peering={self.peering}" if self.peering else "--standalone"
         argv = [
-            sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces",
+            sys.executable, "-m", "kopf", "run", peering, "--all-namespaces",
             f"--liveness=http://127.0.0.1:{self.port}/healthz", *self.extra,
             str(ROOT / "operator" / "main.py"),
         ]  # fmt: skip

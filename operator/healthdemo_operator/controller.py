@@ -212,12 +212,13 @@ class Controller:
         self.stats.last_latency["reconcile"] = time.monotonic() - started
 
     async def _repair(self, uid: str, body: Mapping[str, Any]) -> bool:
-        """No live Pod (deleted by someone, or never made): ensure it; True if one was created.
-
-        Invalid specs and foreign Pods are only noted; Kopf's handlers own spec updates.
-        """
+        """Our Pod was deleted (by someone else), or a foreign Pod held its name, and none is
+        live: make it again; True if one was created. A new HealthDemo's first Pod and spec
+        updates are the Kopf handlers' job; this is the safety net, retried with the recorder's
+        back-off if the API fails."""
         problem = self.problems.get(uid)
-        if problem is not None and problem.reason == "InvalidSpec":
+        squatted = problem is not None and problem.reason == "PodNameTaken"
+        if uid not in self.final_pods and not squatted:
             return False
         result = await asyncio.to_thread(lifecycle.ensure_pod, self.kube, body)
         self.note(uid, result)

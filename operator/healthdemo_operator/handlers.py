@@ -16,6 +16,8 @@ to a thread with `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 from typing import Any
 
 import kopf
@@ -49,6 +51,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 10
     # Our resources are fixed at start-up: no need to list CRDs or namespaces (and no RBAC for it).
     settings.scanning.disabled = True
+    # Several replicas (kopf run --peering=...): the one with the highest priority acts; equal
+    # priorities would pause them all, so each replica draws its own. A stand-by takes over when
+    # the active one has not renewed its keep-alive for `lifetime` seconds.
+    if settings.peering.priority == 0:
+        settings.peering.priority = random.randint(1, 32767)  # noqa: S311 - not for security
+    settings.peering.lifetime = int(os.environ.get("HEALTHDEMO_PEERING_LIFETIME", "30"))
     # Handlers that fail unexpectedly back off (Kopf's default retries forever, every 60 s).
     settings.execution.max_workers = 8
 

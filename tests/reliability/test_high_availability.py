@@ -1,0 +1,101 @@
+"""Two operator replicas with Kopf peering: only one acts; kill it, the other takes over within
+the peering lifetime, and nothing is counted twice."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from healthdemo_sandbox.controlplane import ControlPlane
+from kubernetes import client
+
+from ..conftest import OperatorProcess, eventually
+from ..healthdemo_operator.kubelet_actor import KILLING, LIVENESS_500, KubeletActor
+from ..healthdemo_operator.test_operator import apply, read_pod, sample, status
+
+pytestmark = pytest.mark.controlplane
+
+LIFETIME = 8  # seconds a silent replica is still presumed alive
+
+
+@pytest.fixture
+def replicas(installed: ControlPlane, tmp_path: Path) -> Iterator[list[OperatorProcess]]:
+    os.environ["HEALTHDEMO_PEERING_LIFETIME"] = str(LIFETIME)
+    pair = [
+        OperatorProcess(
+            installed.kubeconfig("operator"), tmp_path / f"replica-{n}.log", peering="healthdemo"
+        )
+        for n in (1, 2)
+    ]
+    try:
+        for replica in pair:
+            replica.start()
+        yield pair
+    finally:
+        os.environ.pop("HEALTHDEMO_PEERING_LIFETIME", None)
+        for replica in pair:
+            replica.stop()
+
+
+def peers(installed: ControlPlane) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(installed.api_client())
+    peering = custom.get_cluster_custom_object(
+        "kopf.dev", "v1", "clusterkopfpeerings", "healthdemo"
+    )
+    result: dict[str, Any] = peering.get("status") or {}
+    return result
+
+
+def acted(replica: OperatorProcess, namespace: str) -> int:
+    """How many handler log lines this replica wrote about objects in `namespace`."""
+    return replica.log_text().count(f"[{namespace}/")
+
+
+def test_one_acts_the_other_takes_over(
+    replicas: list[OperatorProcess], installed: ControlPlane
+) -> None:
+    namespace = f"ha-{uuid.uuid4().hex[:6]}"
+    installed.kubectl("create", "namespace", namespace)
+    core = client.CoreV1Api(installed.api_client())
+    custom = client.CustomObjectsApi(installed.api_client())
+    eventually(lambda: len(peers(installed)) == 2, what="both replicas in the peering object")
+    priorities = sorted(peer["priority"] for peer in peers(installed).values())
+    assert priorities[0] != priorities[1], "equal priorities would pause both"
+
+    apply(installed, sample(namespace))
+    eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
+    kubelet = KubeletActor(core, namespace, "demo-webapp")
+    kubelet.run_container()
+    unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
+    kubelet.aggregate(unhealthy, 2)
+    eventually(lambda: status(custom, namespace).get("probeFailures") == 2, what="2 failures")
+
+    active = [r for r in replicas if acted(r, namespace)]
+    assert len(active) == 1, "exactly one replica handles HealthDemos"
+    (leader,) = active
+    (standby,) = [r for r in replicas if r is not leader]
+
+    leader.kill()
+    killed_at = time.monotonic()
+    kubelet.aggregate(unhealthy, 3)
+    kubelet.event("Killing", KILLING, event_type="Normal")
+    kubelet.run_container(
+        restarts=1, last_terminated=kubelet.terminated(exit_code=0, reason="Completed")
+    )
+    taken_over = eventually(
+        lambda: (s := status(custom, namespace)).get("restarts") == 1 and s,
+        timeout=LIFETIME * 3,
+        what="the stand-by records the restart",
+    )
+    takeover_s = time.monotonic() - killed_at
+    print(f"\ntakeover after SIGKILL of the leader: {takeover_s:.1f} s (lifetime {LIFETIME} s)")
+    assert "Resuming operations" in standby.log_text()
+    assert takeover_s < LIFETIME + 10, f"takeover took {takeover_s:.1f} s"
+    assert taken_over["probeFailures"] == 3  # not 2 + 3
+    assert taken_over["history"][0]["reason"] == "LivenessProbe"
+    installed.kubectl("delete", "namespace", namespace, "--wait=false")
