@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..conftest import ROOT, OperatorProcess, eventually
+from ..conftest import ROOT, eventually
 from .kubelet_actor import KILLING, LIVENESS_500, KubeletActor
 
 pytestmark = pytest.mark.controlplane
@@ -78,7 +79,7 @@ def events_about(core: client.CoreV1Api, namespace: str, name: str) -> list[Any]
 
 
 def test_sample_cr_gets_its_pod_with_the_requested_probe(
-    operator: OperatorProcess, installed: ControlPlane, core: client.CoreV1Api, namespace: str
+    operator: LocalOperator, installed: ControlPlane, core: client.CoreV1Api, namespace: str
 ) -> None:
     installed.kubectl("apply", "-n", namespace, "-f", str(ROOT / "deploy" / "demo-cr.yaml"))
     pod = eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
@@ -114,7 +115,7 @@ def status_of(cp: ControlPlane, namespace: str, name: str = "demo") -> dict[str,
 
 
 def test_the_whole_self_healing_story_is_recorded(
-    operator: OperatorProcess,
+    operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
@@ -177,7 +178,7 @@ def test_the_whole_self_healing_story_is_recorded(
 
 
 def test_operator_killed_mid_episode_counts_exactly_once(
-    operator: OperatorProcess,
+    operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
@@ -213,7 +214,7 @@ def test_operator_killed_mid_episode_counts_exactly_once(
 
 
 def test_input_the_schema_cannot_judge_is_reported_invalid(
-    operator: OperatorProcess,
+    operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
@@ -240,7 +241,7 @@ def test_input_the_schema_cannot_judge_is_reported_invalid(
 
 
 def test_spec_change_replaces_the_pod_and_keeps_the_counts(
-    operator: OperatorProcess,
+    operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
@@ -276,7 +277,7 @@ def test_spec_change_replaces_the_pod_and_keeps_the_counts(
 
 
 def test_pod_deleted_by_someone_else_comes_back(
-    operator: OperatorProcess, installed: ControlPlane, core: client.CoreV1Api, namespace: str
+    operator: LocalOperator, installed: ControlPlane, core: client.CoreV1Api, namespace: str
 ) -> None:
     apply(installed, sample(namespace))
     first = eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
@@ -293,7 +294,7 @@ def test_pod_deleted_by_someone_else_comes_back(
 
 
 def test_deleting_the_healthdemo_removes_its_pod(
-    operator: OperatorProcess, installed: ControlPlane, core: client.CoreV1Api, namespace: str
+    operator: LocalOperator, installed: ControlPlane, core: client.CoreV1Api, namespace: str
 ) -> None:
     apply(installed, sample(namespace))
     eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
@@ -302,7 +303,7 @@ def test_deleting_the_healthdemo_removes_its_pod(
 
 
 def test_image_pull_error_is_reported_with_the_fix(
-    operator: OperatorProcess,
+    operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from healthdemo_sandbox.controlplane import ControlPlane, users
+from healthdemo_sandbox.localoperator import LocalOperator
 
-from ..conftest import OperatorProcess
 from .faultproxy import FaultProxy
 
 
 @dataclass
 class Proxied:
     proxy: FaultProxy
-    operator: OperatorProcess
+    operator: LocalOperator
 
 
 @pytest.fixture
-def proxied_operator(
-    installed: ControlPlane, tmp_path: pytest.TempPathFactory
-) -> Iterator[Proxied]:
+def proxied_operator(installed: ControlPlane, tmp_path: Path) -> Iterator[Proxied]:
     proxy = FaultProxy(installed.server, installed.ca.cert_pem)
     proxy.start()
     identity = installed.users["operator"]
-    kubeconfig = tmp_path / "via-proxy.kubeconfig"  # type: ignore[operator]
+    kubeconfig = tmp_path / "via-proxy.kubeconfig"
     kubeconfig.write_text(
         users.kubeconfig(proxy.url, installed.ca.cert_pem, identity.name, token=identity.token)
     )
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")  # type: ignore[operator]
+    operator = LocalOperator(kubeconfig, tmp_path / "operator.log")
     operator.start()
     yield Proxied(proxy, operator)
     operator.stop()

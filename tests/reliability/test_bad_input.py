@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 
-from ..conftest import OperatorProcess, eventually
+from ..conftest import eventually
 from ..healthdemo_operator.test_operator import apply, read_pod, sample, status
 
 pytestmark = pytest.mark.controlplane
@@ -84,7 +85,7 @@ def test_name_too_long_for_the_pod_is_rejected(installed: ControlPlane, namespac
 
 
 def test_missing_spec_means_all_defaults(
-    operator: OperatorProcess, installed: ControlPlane, namespace: str
+    operator: LocalOperator, installed: ControlPlane, namespace: str
 ) -> None:
     installed.kubectl("apply", "-f", "-", input=body(namespace, "bare", None))
     core = client.CoreV1Api(installed.api_client())
@@ -96,7 +97,7 @@ def test_missing_spec_means_all_defaults(
 
 
 def test_squatter_pod_and_racing_twins(
-    operator: OperatorProcess, installed: ControlPlane, namespace: str
+    operator: LocalOperator, installed: ControlPlane, namespace: str
 ) -> None:
     """A foreign Pod holding our Pod's name is never touched: Invalid until it goes. Two
     HealthDemos created at the same instant each get their own Pod."""

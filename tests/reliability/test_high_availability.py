@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 
-from ..conftest import OperatorProcess, eventually
+from ..conftest import eventually
 from ..healthdemo_operator.kubelet_actor import KILLING, LIVENESS_500, KubeletActor
 from ..healthdemo_operator.test_operator import apply, read_pod, sample, status
 
@@ -24,10 +25,10 @@ LIFETIME = 8  # seconds a silent replica is still presumed alive
 
 
 @pytest.fixture
-def replicas(installed: ControlPlane, tmp_path: Path) -> Iterator[list[OperatorProcess]]:
+def replicas(installed: ControlPlane, tmp_path: Path) -> Iterator[list[LocalOperator]]:
     os.environ["HEALTHDEMO_PEERING_LIFETIME"] = str(LIFETIME)
     pair = [
-        OperatorProcess(
+        LocalOperator(
             installed.kubeconfig("operator"), tmp_path / f"replica-{n}.log", peering="healthdemo"
         )
         for n in (1, 2)
@@ -51,13 +52,13 @@ def peers(installed: ControlPlane) -> dict[str, Any]:
     return result
 
 
-def acted(replica: OperatorProcess, namespace: str) -> int:
+def acted(replica: LocalOperator, namespace: str) -> int:
     """How many handler log lines this replica wrote about objects in `namespace`."""
     return replica.log_text().count(f"[{namespace}/")
 
 
 def test_one_acts_the_other_takes_over(
-    replicas: list[OperatorProcess], installed: ControlPlane
+    replicas: list[LocalOperator], installed: ControlPlane
 ) -> None:
     namespace = f"ha-{uuid.uuid4().hex[:6]}"
     installed.kubectl("create", "namespace", namespace)

@@ -1,0 +1,98 @@
+"""The operator as a local process (`kopf run operator/main.py`), for tests and benchmarks.
+
+It runs as whatever identity the kubeconfig holds (in the tests: the operator's ServiceAccount,
+with exactly deploy/'s RBAC), and can be stopped, or killed like a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from healthdemo_sandbox.controlplane import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class LocalOperator:
+    """`kopf run operator/main.py` as a local process, as the operator's ServiceAccount.
+
+    Standalone by default; with `peering` it joins that peering like the deployed replicas.
+    """
+
+    def __init__(
+        self, kubeconfig: Path, log_path: Path, *extra: str, peering: str | None = None
+    ) -> None:
+        self.kubeconfig, self.log_path, self.extra = kubeconfig, log_path, extra
+        self.peering = peering
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        peering = f"--peering={self.peering}" if self.peering else "--standalone"
+        argv = [
+            sys.executable, "-m", "kopf", "run", peering, "--all-namespaces",
+            f"--liveness=http://127.0.0.1:{self.port}/healthz", *self.extra,
+            str(ROOT / "operator" / "main.py"),
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited at start:\n{self.log_tail()}")
+            if self.health() is not None:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"operator not healthy within {timeout} s:\n{self.log_tail()}")
+
+    def health(self) -> dict[str, Any] | None:
+        """Kopf's liveness endpoint (our probe handlers' results), or None if not answering."""
+        try:
+            url = f"http://127.0.0.1:{self.port}/healthz"
+            with urllib.request.urlopen(url, timeout=1) as response:
+                result: dict[str, Any] = json.loads(response.read())
+                return result
+        except OSError:
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last words — a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def forbidden(self) -> list[str]:
+        """Log lines that show RBAC refused the operator something (its grants too narrow).
+
+        A 403 for creating in a terminating namespace is the API's rule, not RBAC's."""
+        return [
+            line
+            for line in self.log_text().splitlines()
+            if ("(403)" in line or "forbidden" in line.lower()) and "being terminated" not in line
+        ]
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
