@@ -1,0 +1,195 @@
+"""A real node for the session: ControlPlane on the host's address + containerd/kubelet/... Node.
+
+Started once (warm: about 5 s; cold, with image builds and the first import: see the timings
+printed) and stopped at the end, when the node's leftover check must come back empty. Skips with
+one reason when the host cannot run a node (not root, no containerd, no binaries); fails instead
+under HEALTHDEMO_REQUIRE_NODE=1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from healthdemo_sandbox import binaries, images, node
+from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.node import Leftovers, archives
+
+from ..conftest import REQUIRE_NODE, eventually, unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_POD = ROOT / "deploy" / "pod-healthcheck.yaml"
+
+
+@dataclass
+class Cluster:
+    """The session's control plane and node, with the kubectl calls the tests share."""
+
+    plane: ControlPlane
+    node: node.Node
+
+    def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.plane.kubectl(*args, **kwargs)
+
+    def kubectl_as(
+        self, component: str, *args: str, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl with a node component's own certificate (kubelet, kube-proxy, ...)."""
+        kubeconfig = self.node.identities[component].kubeconfig
+        return subprocess.run(
+            [str(self.plane.binaries["kubectl"]), "--kubeconfig", str(kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
+        out = self.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    def apply(self, manifest: dict[str, Any], namespace: str) -> None:
+        self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+    def wait_ready(self, name: str, namespace: str, timeout: int = 60) -> dict[str, Any]:
+        self.kubectl(
+            "wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}",
+            f"--timeout={timeout}s", timeout=timeout + 10,
+        )  # fmt: skip
+        return self.get("pod", name, namespace)
+
+    def events(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        out = self.kubectl(
+            "get", "events", "-n", namespace,
+            f"--field-selector=involvedObject.kind=Pod,involvedObject.name={name}", "-o", "json",
+        ).stdout  # fmt: skip
+        items: list[dict[str, Any]] = json.loads(out)["items"]
+        return items
+
+
+def seed_pod(name: str | None = None) -> dict[str, Any]:
+    """deploy/pod-healthcheck.yaml as a dict (optionally renamed)."""
+    pod: dict[str, Any] = yaml.safe_load(SEED_POD.read_text())
+    if name:
+        pod["metadata"]["name"] = name
+    return pod
+
+
+@pytest.fixture(scope="session")
+def node_binaries() -> dict[str, Path]:
+    """Control-plane and node binaries, after the host check (root, containerd, runc, CNI)."""
+    try:
+        plane = binaries.ensure(binaries.CONTROL_PLANE, allow_build=False)
+        worker = node.require()
+    except (binaries.MissingBinaries, node.NodeUnavailable) as exc:
+        unavailable(f"no real node here: {exc}", REQUIRE_NODE)
+    return {**plane, **worker}
+
+
+@pytest.fixture(scope="session")
+def node_images(node_binaries: dict[str, Path]) -> Path:
+    """pause + webapp + operator images (podman), as one docker-archive cached by image IDs."""
+    try:
+        steps = images.build_all()
+    except images.HostNotReady as exc:
+        unavailable(f"no image builds: {exc}", REQUIRE_NODE)
+    began = time.monotonic()
+    archive = archives.node_archive()
+    built = ", ".join(f"{s.name} {'cached' if s.cached else f'{s.seconds:.1f}s'}" for s in steps)
+    print(
+        f"\nimages: {built}; archive {archive.name} {time.monotonic() - began:.1f}s",
+        file=sys.stderr,
+    )
+    return archive
+
+
+@pytest.fixture(scope="session")
+def crashed_run(node_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Leftovers:
+    """What a SIGKILLed node run leaves (the session's node must clean it up when it starts)."""
+    workdir = tmp_path_factory.mktemp("crashed-controlplane")
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("crashing_node.py")), str(node_images),
+         str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        first = child.stdout.readline()
+        assert first.strip() == "UP", first + child.stdout.read()
+    finally:
+        child.kill()
+        child.wait()
+    return eventually(
+        lambda: (left := node.cleanup.find_leftovers(node.scope_for(node.default_state_dir())))
+        and not any("kubelet" in p for p in left.processes)
+        and left,
+        timeout=10,
+        what="the crashed run's components gone (PDEATHSIG), its containers still there",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    node_binaries: dict[str, Path], node_images: Path, crashed_run: Leftovers
+) -> Iterator[Cluster]:
+    address = node.host_address()
+    plane = ControlPlane(
+        node_binaries,
+        bind_address=address,
+        advertise_address=address,
+        controllers=node.CONTROLLERS,
+    )
+    plane.start()
+    worker = node.Node(plane, binaries=node_binaries, images=[node_images], lock_timeout=120)
+    try:
+        worker.start()
+    except node.NodeBusy as exc:
+        plane.stop()
+        unavailable(str(exc), REQUIRE_NODE)
+    except BaseException:
+        plane.stop()
+        raise
+    timings = {"controlplane": plane.timings, "node": worker.timings}
+    (worker.logs / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print(f"\nnode {worker.name} up: {worker.describe_timings()}", file=sys.stderr)
+    try:
+        yield Cluster(plane, worker)
+    finally:
+        left = worker.stop()
+        plane.stop()
+        stops = ", ".join(f"{k} {v:.1f}s" for k, v in worker.stop_timings.items())
+        print(f"\nnode stopped: {stops}", file=sys.stderr)
+    assert not left, f"the node left this behind: {left}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace that enforces Pod Security "restricted", as production ones should."""
+    name = f"node-{uuid.uuid4().hex[:8]}"
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+    eventually(
+        lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False)
+        .returncode == 0,
+        what=f"ServiceAccount default in {name}",
+    )  # fmt: skip
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
