@@ -1,10 +1,10 @@
-# The two commands a newcomer needs: `make webapp` (later `make sandbox`) and `make test`.
+# The two commands a newcomer needs: `make sandbox` (the main job) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint webapp kube-binaries images clean
+.PHONY: sandbox test lint webapp kube-binaries images clean
 
 # (Re)install when pyproject.toml changes; editable, so code edits need no reinstall.
 $(STAMP): pyproject.toml
@@ -33,6 +33,11 @@ images: $(STAMP)
 test: lint kube-binaries
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The whole demo on this machine (root): control plane, a real node, the operator, the sample.
+sandbox: kube-binaries
+	$(BIN)/python -m healthdemo_sandbox up
+
+# Just the webapp, on http://0.0.0.0:5000 (no Kubernetes needed).
 webapp: $(STAMP)
 	$(BIN)/python -m webapp
 

@@ -1,0 +1,91 @@
+"""`python -m healthdemo_sandbox up` (`make sandbox`): the whole demo on this machine, as root.
+
+Starts the control plane, a real node, the operator (in-cluster, from its image) and the sample
+HealthDemo; prints how to reach them, then the HealthDemo table whenever it changes, until
+Ctrl-C tears everything down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from healthdemo_sandbox import binaries, images, node
+from healthdemo_sandbox.cluster import Sandbox
+from healthdemo_sandbox.controlplane import ProcessFailed
+
+
+def _stopper() -> threading.Event:
+    stopped = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stopped
+
+
+def up() -> int:
+    if os.geteuid() != 0:
+        print(
+            "sandbox: needs root: it runs containerd and a kubelet on this machine. "
+            "Run it as root (e.g. `sudo make sandbox`), after `sudo sandbox/setup-host.sh`.",
+            file=sys.stderr,
+        )
+        return 2
+    stopped = _stopper()
+    sandbox = Sandbox()
+    print("starting the sandbox (the first run builds the Kubernetes binaries and images)...")
+    try:
+        sandbox.start()
+    except (binaries.MissingBinaries, node.NodeUnavailable, images.HostNotReady) as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
+    except ProcessFailed as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 1
+    try:
+        plane = sandbox.running_plane
+        took = ", ".join(f"{k} {v:.1f}s" for k, v in sandbox.timings.items())
+        print(f"\nHealthDemo sandbox is up ({took}).\n")
+        print(f"  export KUBECONFIG={plane.kubeconfig('admin')}")
+        print(f"  kubectl: {plane.binaries['kubectl']} (or any kubectl 1.33-1.35)")
+        print("  kubectl get healthdemos          # the table below, live")
+        ip = None
+        while ip is None and not stopped.wait(0.5):
+            ip = sandbox.pod_ip("demo-webapp")
+        if ip:
+            print(f"\n  the webapp:   http://{ip}:5000/")
+            print(
+                f"  break it:     curl http://{ip}:5000/start-failing   (or open it in a browser)"
+            )
+        print("\nCtrl-C stops everything.\n", flush=True)
+        last = ""
+        while not stopped.wait(1):
+            table = plane.kubectl("get", "healthdemos", "-A", check=False).stdout
+            ageless = "\n".join(line.rsplit(None, 1)[0] for line in table.splitlines() if line)
+            if ageless != last:  # print when the story changes, not when AGE ticks
+                print(table, flush=True)
+                last = ageless
+    finally:
+        print("stopping...", flush=True)
+        sandbox.stop()
+        print("stopped; nothing left running.")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m healthdemo_sandbox")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the whole demo until Ctrl-C (needs root)")
+    parser.parse_args()
+    sys.exit(up())
+
+
+if __name__ == "__main__":
+    main()
