@@ -15,6 +15,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 import pytest
 from healthdemo_sandbox import binaries
+from healthdemo_sandbox.cluster import install
 from healthdemo_sandbox.controlplane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
 
@@ -90,10 +91,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def installed(controlplane: ControlPlane) -> ControlPlane:
-    """The CRD and deploy/ (namespace, ServiceAccount, RBAC, Deployment) applied with kubectl."""
-    controlplane.kubectl("apply", "-f", str(ROOT / "crds"))
-    controlplane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
-    controlplane.kubectl("apply", "-k", str(ROOT / "deploy"))
+    """The CRDs and deploy/ (namespace, ServiceAccount, RBAC, Deployment) applied with kubectl."""
+    install(controlplane)
     return controlplane
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_sandbox import binaries, images, node
+from healthdemo_sandbox.cluster import install, wait_operator
 from healthdemo_sandbox.controlplane import ControlPlane
 from healthdemo_sandbox.node import Leftovers, archives
 
@@ -193,3 +194,11 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     )  # fmt: skip
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture(scope="session")
+def deployed(cluster: Cluster) -> Cluster:
+    """The operator in the cluster, as users deploy it: crds/ + deploy/, from its own image."""
+    install(cluster.plane)
+    wait_operator(cluster.plane)
+    return cluster
