@@ -37,24 +37,27 @@ def _namespace_terminating(exc: ApiException) -> bool:
     return any(c.get("reason") == "NamespaceTerminating" for c in details.get("causes") or [])
 
 
-def ensure_pod(kube: Kube, healthdemo: Mapping[str, Any]) -> Result:
-    """One step towards the Pod the HealthDemo asks for; call again until CREATED or CURRENT."""
+def ensure_pod(
+    kube: Kube, healthdemo: Mapping[str, Any], *, expect_missing: bool = False
+) -> Result:
+    """One step towards the Pod the HealthDemo asks for; call again until CREATED or CURRENT.
+
+    `expect_missing` (a brand-new HealthDemo): try to create first and look only on a conflict,
+    which saves a round trip where it counts, between `kubectl apply` and the Pod.
+    """
     meta = healthdemo["metadata"]
     problems = podspec.validate(meta["name"], podspec.effective(healthdemo.get("spec")))
     if problems:
         return Result(Outcome.INVALID, "; ".join(problems))
     name = podspec.pod_name(meta["name"])
-    existing = kube.read_pod(meta["namespace"], name)
+    existing = None if expect_missing else kube.read_pod(meta["namespace"], name)
     if existing is None:
-        try:
-            kube.create_pod(podspec.build_pod(healthdemo))
-        except ApiException as exc:
-            if exc.status == 409:  # created meanwhile (a recreate raced us): look again soon
-                return Result(Outcome.REPLACING, f"Pod {name} was created concurrently")
-            if exc.status == 403 and _namespace_terminating(exc):
-                return Result(Outcome.CLOSING, f"namespace {meta['namespace']} is terminating")
-            raise
-        return Result(Outcome.CREATED, f"created Pod {name}")
+        created = _create(kube, healthdemo, name)
+        if created.outcome is not Outcome.REPLACING or not expect_missing:
+            return created
+        existing = kube.read_pod(meta["namespace"], name)  # it exists: whose, and how old?
+        if existing is None:
+            return created
     if podspec.owner_uid(existing) != meta["uid"]:
         return Result(
             Outcome.TAKEN,
@@ -73,3 +76,16 @@ def ensure_pod(kube: Kube, healthdemo: Mapping[str, Any]) -> Result:
             f"Pod, so Pod {name} is being replaced",
         )
     return Result(Outcome.CURRENT)
+
+
+def _create(kube: Kube, healthdemo: Mapping[str, Any], name: str) -> Result:
+    namespace = healthdemo["metadata"]["namespace"]
+    try:
+        kube.create_pod(podspec.build_pod(healthdemo))
+    except ApiException as exc:
+        if exc.status == 409:  # it exists already (or a recreate raced us): look again
+            return Result(Outcome.REPLACING, f"Pod {name} already exists")
+        if exc.status == 403 and _namespace_terminating(exc):
+            return Result(Outcome.CLOSING, f"namespace {namespace} is terminating")
+        raise
+    return Result(Outcome.CREATED, f"created Pod {name}")
