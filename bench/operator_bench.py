@@ -328,6 +328,9 @@ class Bench:
         self.audit.mark()
         restarted = time.monotonic()
         self.operator.start()
+        # Settled: every HealthDemo's resume handler has checked its Pod, then all is quiet.
+        while self.audit.count("get", resource="pods") < count:
+            time.sleep(0.2)
         settle_restart = time.monotonic() - restarted + self.audit.wait_quiet()
         restart_requests = len([e for e in self.audit.requests() if e["verb"] != "watch"])
         return {

@@ -57,8 +57,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     if settings.peering.priority == 0:
         settings.peering.priority = random.randint(1, 32767)  # noqa: S311 - not for security
     settings.peering.lifetime = int(os.environ.get("HEALTHDEMO_PEERING_LIFETIME", "30"))
-    # Handlers that fail unexpectedly back off (Kopf's default retries forever, every 60 s).
-    settings.execution.max_workers = 8
+    # Bound Kopf's per-object workers: a thousand HealthDemos created at once are then handled
+    # a few dozen at a time, which caps peak memory (Kopf's default is unlimited).
+    settings.queueing.worker_limit = int(os.environ.get("HEALTHDEMO_WORKER_LIMIT", "32"))
 
 
 @kopf.on.login()

@@ -14,6 +14,8 @@ from typing import Any
 from healthdemo_operator import names
 
 LIVENESS_FAILED = "Liveness probe failed"
+# client-go's aggregator rewrites the message of >10 similar Events within 10 minutes.
+COMBINED_PREFIX = "(combined from similar events): "
 READINESS_FAILED = "Readiness probe failed"
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -160,7 +162,7 @@ def event_view(event: Mapping[str, Any]) -> EventView:
         uid=meta.get("uid", ""),
         pod_uid=(event.get("involvedObject") or {}).get("uid", ""),
         reason=event.get("reason") or "",
-        message=event.get("message") or "",
+        message=(event.get("message") or "").removeprefix(COMBINED_PREFIX),
         count=int(count),
         first=first,
         last=last,

@@ -35,6 +35,7 @@ class LocalOperator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
+        # MALLOC_ARENA_MAX as in Dockerfile.operator, so a local run costs what a Pod does.
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         peering = f"--peering={self.peering}" if self.peering else "--standalone"
         argv = [

@@ -428,3 +428,17 @@ def test_a_kill_of_the_new_container_does_not_rewrite_the_last_crash() -> None:
     # 20 s later the new container fails its probe and is killed; its restart is not seen yet.
     later = run(first, pods=[crashed], events=[killing(last="2026-11-30T10:00:50Z")], now=at(51))
     assert later.status["history"][0]["reason"] == "Crash"
+
+
+def test_combined_events_still_count() -> None:
+    """More than 10 similar Events in 10 minutes: client-go prefixes the message."""
+    combined = event(
+        uid="ev-combined",
+        reason="Unhealthy",
+        message="(combined from similar events): " + LIVENESS_TIMEOUT,
+        count=4,
+        last="2026-11-30T10:00:24Z",
+    )
+    status = run(events=[combined], now=at(25)).status
+    assert status["probeFailures"] == 4
+    assert status["lastProbeFailureMessage"] == LIVENESS_TIMEOUT
