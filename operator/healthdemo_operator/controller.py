@@ -123,7 +123,6 @@ class Controller:
             for n in range(self.worker_count)
         ]
 
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

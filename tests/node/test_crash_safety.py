@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from healthdemo_sandbox.localoperator import LocalOperator
 
 from ..conftest import eventually, http_json
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.node
 
 FAST = {"periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 2}
 # The kubelet's spam filter allows a burst of 25 Events per Pod; an episode makes about 6
-# (Unhealthy ×2, Killing, Pulled, Created, Started), so each HealthDemo lives 3 episodes.
+# (Unhealthy x2, Killing, Pulled, Created, Started), so each HealthDemo lives 3 episodes.
 EPISODES_PER_DEMO = 3
 CONCURRENT_DEMOS = 3
 
@@ -147,14 +146,13 @@ def test_sigkilled_operator_never_double_counts_nor_loses(
         expected = truth(deployed, namespace, name)
         assert expected["restarts"] == EPISODES_PER_DEMO
         assert expected["kills"] == EPISODES_PER_DEMO, "the kubelet's spam filter ate Events"
-        status = eventually(
-            lambda name=name, expected=expected: (s := recorded(name)).get("restarts")
-            == expected["restarts"]
-            and s.get("probeFailures") == expected["probeFailures"]
-            and s,
-            timeout=30,
-            what=f"{name}: {expected}",
-        )  # fmt: skip
+
+        def matches(name: str = name, expected: dict[str, int] = expected) -> dict[str, Any] | None:
+            status = recorded(name)
+            counts = {k: status.get(k) for k in ("restarts", "probeFailures")}
+            return status if counts == {k: expected[k] for k in counts} else None
+
+        status = eventually(matches, timeout=30, what=f"{name}: {expected}")
         history = status["history"]
         assert sum(item.get("restarts", 1) for item in history) == expected["restarts"]
         assert [item["reason"] for item in history] == ["LivenessProbe"] * EPISODES_PER_DEMO
