@@ -57,9 +57,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     if settings.peering.priority == 0:
         settings.peering.priority = random.randint(1, 32767)  # noqa: S311 - not for security
     settings.peering.lifetime = int(os.environ.get("HEALTHDEMO_PEERING_LIFETIME", "30"))
-    # Bound Kopf's per-object workers: a thousand HealthDemos created at once are then handled
-    # a few dozen at a time, which caps peak memory (Kopf's default is unlimited).
-    settings.queueing.worker_limit = int(os.environ.get("HEALTHDEMO_WORKER_LIMIT", "32"))
+    # Kopf's per-object workers stay unlimited (its default): a cap would lower peak memory
+    # after a burst of creations, but deadlocks start-up when more objects than the cap exist,
+    # since every worker then waits for the index pre-population that needs a free worker.
 
 
 @kopf.on.login()

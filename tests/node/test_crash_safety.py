@@ -68,6 +68,13 @@ def truth(cluster: Cluster, namespace: str, name: str) -> dict[str, int]:
     }
 
 
+def _post(url: str) -> bool:
+    try:
+        return http_json(url, method="POST")[0] == 200
+    except OSError:
+        return False
+
+
 def run_episodes(cluster: Cluster, namespace: str, name: str, errors: list[str]) -> None:
     """One HealthDemo's life: start it, break it, let the kubelet heal it, three times."""
     try:
@@ -84,14 +91,17 @@ def run_episodes(cluster: Cluster, namespace: str, name: str, errors: list[str])
             lambda: cluster.kubectl(
                 "get", "pod", f"{name}-webapp", "-n", namespace, check=False
             ).returncode == 0,
-            timeout=60,
+            timeout=90,
             what=f"{name}'s Pod",
         )  # fmt: skip
         del pod
         for episode in range(EPISODES_PER_DEMO):
             ready = cluster.wait_ready(f"{name}-webapp", namespace, timeout=90)
             url = f"http://{ready['status']['podIP']}:5000"
-            http_json(url + "/start-failing", method="POST")
+            # Ready can lag a container's death by a moment: retry until the app takes it.
+            eventually(
+                lambda url=url: _post(url + "/start-failing"), timeout=30, what="start-failing"
+            )
 
             def restarted(episode: int = episode) -> bool:
                 pod = cluster.get("pod", f"{name}-webapp", namespace)
@@ -111,31 +121,27 @@ def test_sigkilled_operator_never_double_counts_nor_loses(
     wanted_kills = int(os.environ.get("HEALTHDEMO_CHAOS_KILLS", "20"))
     chaos = random.Random(seed)
     print(f"\nchaos seed {seed} (HEALTHDEMO_CHAOS_SEED={seed} repeats the kill schedule)")
-    names = [f"chaos-{n}" for n in range(max(1, -(-wanted_kills // EPISODES_PER_DEMO)))]
+    names: list[str] = []
     errors: list[str] = []
     kills = 0
     started = time.monotonic()
-    pending = list(names)
     running: list[threading.Thread] = []
-    while pending or running:
-        while pending and len(running) < CONCURRENT_DEMOS:
+    # New HealthDemos keep failure episodes going until enough kills have landed among them.
+    while kills < wanted_kills or running:
+        while kills < wanted_kills and len(running) < CONCURRENT_DEMOS:
+            names.append(f"chaos-{len(names)}")
             thread = threading.Thread(
-                target=run_episodes, args=(deployed, namespace, pending.pop(0), errors)
+                target=run_episodes, args=(deployed, namespace, names[-1], errors)
             )
             thread.start()
             running.append(thread)
         # Kill at a random moment of the episodes in flight, stay down a random while.
-        time.sleep(chaos.uniform(0.5, 3.0))
+        time.sleep(chaos.uniform(1.5, 4.0))
         local_operator.kill()
         kills += 1
         time.sleep(chaos.uniform(0.0, 1.5))
         local_operator.start()
         running = [t for t in running if t.is_alive()]
-    while kills < wanted_kills:  # not enough kills during the episodes: more, while settling
-        local_operator.kill()
-        kills += 1
-        time.sleep(chaos.uniform(0.0, 1.0))
-        local_operator.start()
     assert errors == [], errors
 
     def recorded(name: str) -> dict[str, Any]:
