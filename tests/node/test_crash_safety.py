@@ -5,6 +5,7 @@ lost. Seedable: HEALTHDEMO_CHAOS_SEED=<int>; HEALTHDEMO_CHAOS_KILLS=<n> (default
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sys
@@ -100,7 +101,7 @@ def run_episodes(cluster: Cluster, namespace: str, name: str, errors: list[str])
             url = f"http://{ready['status']['podIP']}:5000"
             # Ready can lag a container's death by a moment: retry until the app takes it.
             eventually(
-                lambda url=url: _post(url + "/start-failing"), timeout=30, what="start-failing"
+                functools.partial(_post, url + "/start-failing"), timeout=30, what="start-failing"
             )
 
             def restarted(episode: int = episode) -> bool:
