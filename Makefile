@@ -35,6 +35,7 @@ test: lint kube-binaries
 
 # The whole demo on this machine (root): control plane, a real node, the operator, the sample.
 sandbox: kube-binaries
+	@if [ "$$(id -u)" = 0 ]; then bash sandbox/setup-host.sh; fi
 	$(BIN)/python -m healthdemo_sandbox up
 
 # Just the webapp, on http://0.0.0.0:5000 (no Kubernetes needed).

@@ -16,6 +16,7 @@ to a thread with `asyncio.to_thread`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 from typing import Any
@@ -26,6 +27,7 @@ from healthdemo_operator import lifecycle, names, podspec
 from healthdemo_operator.controller import Controller
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.observations import event_view, is_relevant_event, pod_view
+from healthdemo_operator.recording import current_pod
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
@@ -153,12 +155,26 @@ async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
 @kopf.on.create(*HEALTHDEMOS, backoff=2)
 @kopf.on.update(*HEALTHDEMOS, field="spec", backoff=2)
 async def run_pod(
-    body: kopf.Body, uid: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    *,
+    body: kopf.Body,
+    uid: str,
+    reason: str,
+    retry: int,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
 ) -> None:
     """Ensure the HealthDemo's Pod: valid input, our own Pod, built from the current spec."""
     controller: Controller = memo.controller
+    ensure = functools.partial(
+        lifecycle.ensure_pod,
+        controller.kube,
+        body,
+        expect_missing=reason == kopf.Reason.CREATE and retry == 0,
+        watched=current_pod(list(controller.pods.get(uid, ()))),
+    )
     try:
-        result = await asyncio.to_thread(lifecycle.ensure_pod, controller.kube, body)
+        result = await asyncio.to_thread(ensure)
     except ApiException as exc:
         if exc.status == 429 or exc.status >= 500:  # the API server is busy or ailing: soon again
             raise kopf.TemporaryError(f"API server answered {exc.status}", delay=2) from exc
