@@ -328,8 +328,11 @@ class Bench:
         self.audit.mark()
         restarted = time.monotonic()
         self.operator.start()
-        # Settled: every HealthDemo's resume handler has checked its Pod, then all is quiet.
-        while self.audit.count("get", resource="pods") < count:
+        # Settled: the recorder has looked at every HealthDemo, then all is quiet.
+        while True:
+            stats = (self.operator.health() or {}).get("recorder") or {}
+            if stats.get("reconciles", 0) >= count and stats.get("queued", 1) == 0:
+                break
             time.sleep(0.2)
         settle_restart = time.monotonic() - restarted + self.audit.wait_quiet()
         restart_requests = len([e for e in self.audit.requests() if e["verb"] != "watch"])

@@ -58,7 +58,7 @@ class Controller:
         events: Lookup,
         kube_factory: Callable[[], Kube] = Kube,
         workers: int = 4,
-        coalesce_seconds: float = 0.05,
+        coalesce_seconds: float = 0.02,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.healthdemos, self.pods, self.events = healthdemos, pods, events
