@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from healthdemo_operator import names
+from healthdemo_operator import __version__, names
 
 __all__ = ["ApiException", "Kube"]
 
@@ -31,6 +31,8 @@ class Kube:
 
     def __init__(self, api_client: client.ApiClient | None = None) -> None:
         self._api = api_client or client.ApiClient()
+        # Say who calls, in the API server's audit log and metrics.
+        self._api.user_agent = f"{names.COMPONENT}/{__version__}"
         self.core = client.CoreV1Api(self._api)
         self.custom = client.CustomObjectsApi(self._api)
         self.instance = socket.gethostname()
