@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
@@ -94,6 +95,15 @@ def installed(controlplane: ControlPlane) -> ControlPlane:
     """The CRDs and deploy/ (namespace, ServiceAccount, RBAC, Deployment) applied with kubectl."""
     install(controlplane)
     return controlplane
+
+
+@pytest.fixture
+def namespace(installed: ControlPlane) -> Iterator[str]:
+    """A fresh namespace on the shared control plane, deleted (in the background) afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    installed.kubectl("create", "namespace", name)
+    yield name
+    installed.kubectl("delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture(scope="module")

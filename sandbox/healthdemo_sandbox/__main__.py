@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 from healthdemo_sandbox import binaries, images, node
 from healthdemo_sandbox.cluster import Sandbox
 from healthdemo_sandbox.controlplane import ProcessFailed
-
-
-def _stopper() -> threading.Event:
-    stopped = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stopped
+from healthdemo_sandbox.controlplane.processes import stop_on_signals
 
 
 def up() -> int:
@@ -38,7 +25,7 @@ def up() -> int:
             file=sys.stderr,
         )
         return 2
-    stopped = _stopper()
+    stopped = stop_on_signals()
     sandbox = Sandbox()
     print("starting the sandbox (the first run builds the Kubernetes binaries and images)...")
     try:

@@ -7,8 +7,6 @@ The real node, with a real kubelet, is tested in tests/node/.
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,14 +22,6 @@ from .kubelet_actor import KILLING, LIVENESS_500, KubeletActor
 pytestmark = pytest.mark.controlplane
 
 GROUP, VERSION, PLURAL = "demo.example.com", "v1", "healthdemos"
-
-
-@pytest.fixture
-def namespace(installed: ControlPlane) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    installed.kubectl("create", "namespace", name)
-    yield name
-    installed.kubectl("delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ reacting, and the status converges to the truth once the faults stop."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +17,6 @@ from .conftest import Proxied
 from .faultproxy import Rule
 
 pytestmark = pytest.mark.controlplane
-
-
-@pytest.fixture
-def namespace(installed: ControlPlane) -> Iterator[str]:
-    name = f"faults-{uuid.uuid4().hex[:6]}"
-    installed.kubectl("create", "namespace", name)
-    yield name
-    installed.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def test_operator_survives_api_faults_and_converges(

@@ -7,8 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import threading
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,14 +44,6 @@ REJECTED = [
      'spec.imagePullPolicy: Unsupported value: "Sometimes"'),
     ("unknown field", {"colour": "blue"}, 'unknown field "spec.colour"'),
 ]  # fmt: skip
-
-
-@pytest.fixture
-def namespace(installed: ControlPlane) -> Iterator[str]:
-    name = f"bad-{uuid.uuid4().hex[:6]}"
-    installed.kubectl("create", "namespace", name)
-    yield name
-    installed.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def body(namespace: str, name: str, spec: dict[str, Any] | None) -> str:

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 from healthdemo_sandbox import binaries
 from healthdemo_sandbox.controlplane import ControlPlane, ProcessFailed
-
-
-def _stop_on_sigterm() -> threading.Event:
-    stopped = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stopped
+from healthdemo_sandbox.controlplane.processes import stop_on_signals
 
 
 def up(workdir: Path | None) -> int:
@@ -30,7 +17,7 @@ def up(workdir: Path | None) -> int:
     except binaries.MissingBinaries as exc:
         print(f"controlplane: {exc}", file=sys.stderr)
         return 2
-    stopped = _stop_on_sigterm()
+    stopped = stop_on_signals()
     plane = ControlPlane(paths, workdir=workdir)
     try:
         plane.start()

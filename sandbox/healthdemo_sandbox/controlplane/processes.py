@@ -6,9 +6,11 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 _PR_SET_PDEATHSIG = 1
 
@@ -21,6 +23,19 @@ def _die_with_parent() -> None:
     """
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def stop_on_signals() -> threading.Event:
+    """An Event set by SIGTERM or SIGINT (Ctrl-C): command-line front ends wait on it, then
+    stop their processes in order instead of dying mid-way."""
+    stopped = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stopped
 
 
 class ProcessFailed(RuntimeError):
