@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 
 from webapp import config, errors, faults, info, metrics, probes
+from webapp.journal import Journal
 from webapp.state import HealthState
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
     app.config["VERSION"] = __version__
     app.extensions["health_state"] = HealthState()
+    app.extensions["journal"] = Journal(*config.journal_paths(app.config))
     errors.register(app)
     metrics.register(app)
     app.register_blueprint(info.bp)

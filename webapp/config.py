@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
@@ -17,6 +18,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FAIL_NEXT": 10000,
     # Exit code of POST /crash: non-zero so the kubelet reports a crash ("Error"), not a probe kill.
     "CRASH_EXIT_CODE": 1,
+    # The Pod's journal (how each container ended) lives here: an emptyDir, which outlives
+    # container restarts. Empty: this container's story only (outside Kubernetes, say).
+    "JOURNAL_DIR": "",
+    # Where the kubelet looks for the termination message (terminationMessagePath).
+    "TERMINATION_LOG": "/dev/termination-log",
+    # The liveness probe's timeoutSeconds: a /hang at least this long is a failed check for the
+    # kubelet even though the app answers 200 in the end.
+    "LIVENESS_TIMEOUT_SECONDS": 1.0,
 }
 
 # Environment variable -> (config key, parser).
@@ -27,6 +36,9 @@ _ENV: dict[str, tuple[str, Any]] = {
     "WEBAPP_MAX_HANG_SECONDS": ("MAX_HANG_SECONDS", float),
     "WEBAPP_MAX_FAIL_NEXT": ("MAX_FAIL_NEXT", int),
     "WEBAPP_CRASH_EXIT_CODE": ("CRASH_EXIT_CODE", int),
+    "WEBAPP_JOURNAL_DIR": ("JOURNAL_DIR", str),
+    "WEBAPP_TERMINATION_LOG": ("TERMINATION_LOG", str),
+    "WEBAPP_LIVENESS_TIMEOUT_SECONDS": ("LIVENESS_TIMEOUT_SECONDS", float),
 }
 
 FAULT_MODES = ("enabled", "token", "disabled")
@@ -48,3 +60,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     if mode == "token" and not found.get("FAULTS_TOKEN"):
         raise ValueError("WEBAPP_FAULTS=token needs WEBAPP_FAULTS_TOKEN to be set")
     return found
+
+
+def journal_paths(settings: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
+    """The journal's directory and the termination log, from the config (None: not used)."""
+    directory = settings.get("JOURNAL_DIR") or ""
+    log = settings.get("TERMINATION_LOG") or ""
+    return (Path(directory) if directory else None, Path(log) if log else None)

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from webapp.errors import float_arg, int_arg
-from webapp.probes import health_state
+from webapp.probes import health_state, journal
 from webapp.state import iso
 
 bp = Blueprint("faults", __name__)
@@ -86,5 +86,6 @@ def crash() -> tuple[Response, int]:
     """Exit with a non-zero code: a crash the kubelet reports as Error, not a liveness kill."""
     code = current_app.config["CRASH_EXIT_CODE"]
     crash_fn: CrashFn = current_app.config.get("CRASH") or exit_process
+    journal().ended("crash", code)  # before exiting: the operator learns it was a crash
     crash_fn(code)
     return jsonify(crashing=True, exitCode=code), 202

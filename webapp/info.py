@@ -7,7 +7,7 @@ import socket
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from webapp.probes import health_state
+from webapp.probes import health_state, journal
 from webapp.state import iso
 
 bp = Blueprint("info", __name__)
@@ -25,4 +25,5 @@ def index() -> Response:
         uptimeSeconds=round(state.uptime(), 3),
         faults=current_app.config["FAULTS"],
         **state.snapshot(),
+        pod=journal().snapshot(),
     )

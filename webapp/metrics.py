@@ -5,7 +5,7 @@ Each app gets its own registry so several apps in one process (tests) never coll
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -14,6 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from webapp.probes import from_kubelet
 from webapp.state import HealthState
 
 bp = Blueprint("metrics", __name__)
@@ -53,8 +54,9 @@ def _count(response: Response) -> Response:
     metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
     probe = PROBE_ENDPOINTS.get(endpoint)
     if probe:
-        source = "kubelet" if request.user_agent.string.startswith("kube-probe/") else "other"
-        result = "success" if response.status_code < 400 else "failure"
+        source = "kubelet" if from_kubelet() else "other"
+        failed = g.get("probe_failed", response.status_code >= 400)  # a late 200 failed too
+        result = "failure" if failed else "success"
         metrics.probe_requests.labels(probe, result, source).inc()
     return response
 

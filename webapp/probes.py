@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from webapp.journal import Journal
 from webapp.state import HealthState, iso
+
+KUBE_PROBE = "kube-probe/"  # the kubelet's prober names itself so in the User-Agent
 
 bp = Blueprint("probes", __name__)
 
@@ -16,15 +19,32 @@ def health_state() -> HealthState:
     return state
 
 
+def journal() -> Journal:
+    found: Journal = current_app.extensions["journal"]
+    return found
+
+
+def from_kubelet() -> bool:
+    return request.user_agent.string.startswith(KUBE_PROBE)
+
+
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """Liveness: 200 while healthy, 500 while failing. After /hang it answers only after a delay,
-    so a probe with a shorter timeoutSeconds counts a failure."""
+    so a probe with a shorter timeoutSeconds counts a failure.
+
+    The check is decided when it arrives: a kill during a hang still finds it in the journal.
+    """
     state = health_state()
+    arrived = time.time()
     delay = state.hang_seconds()
+    verdict = state.check_liveness()
+    # The kubelet gives up after timeoutSeconds: for it, a late 200 is a failure.
+    g.probe_failed = not verdict.healthy or delay >= current_app.config["LIVENESS_TIMEOUT_SECONDS"]
+    if from_kubelet():
+        journal().liveness_answer(failed=g.probe_failed, at=arrived)
     if delay > 0:
         time.sleep(delay)
-    verdict = state.check_liveness()
     if verdict.healthy:
         return jsonify(status="ok"), 200
     body: dict[str, object] = {"status": "failing", "reason": verdict.reason}

@@ -6,14 +6,20 @@ Two things a plain `gunicorn webapp:app` would get wrong for this demo:
 - POST /crash: a dying worker is normally replaced by the master, so the container never exits.
   The worker records its exit code in shared memory first; the master sees it when it reaps the
   worker and halts with that code, so the kubelet sees a real crash.
+
+And one thing it would not know: the master counts this container in the Pod's journal before any
+worker starts (a replaced worker is not a new container), and a worker writes "sigterm" into it
+the moment the kill arrives, before draining (see `journal`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from flask import Flask
@@ -24,6 +30,7 @@ from gunicorn.workers.base import Worker
 
 from webapp import config, create_app
 from webapp.faults import exit_process
+from webapp.journal import Journal
 
 GRACEFUL_TIMEOUT_S = 1
 THREADS = 16  # probes that /hang hold a thread each; keep some for everything else
@@ -48,6 +55,7 @@ class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
             "accesslog": "-",
             "control_socket_disable": True,  # no ~/.gunicorn socket in a read-only, non-root image
             "child_exit": self.on_child_exit,
+            "post_worker_init": self.on_worker_ready,
         }
         for key, value in settings.items():
             if value is not None:
@@ -59,6 +67,19 @@ class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
     def crash(self, code: int) -> None:
         self.crash_code.value = code
         exit_process(code)
+
+    def on_worker_ready(self, worker: Worker) -> None:
+        """In the worker: note a SIGTERM in the journal first, then let gunicorn drain."""
+        app: Flask = worker.wsgi
+        journal: Journal = app.extensions["journal"]
+        drain = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            journal.ended("sigterm")
+            if callable(drain):
+                drain(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     def on_child_exit(self, server: Arbiter, worker: Worker) -> None:
         if self.crash_code.value:
@@ -72,7 +93,8 @@ def main() -> None:
     except ValueError:
         sys.exit(f"PORT={os.environ['PORT']!r} is not a port number")
     try:
-        config.from_environ()  # fail fast, in the master, on a bad WEBAPP_* setting
+        settings = {**config.DEFAULTS, **config.from_environ()}  # fail fast, in the master
     except ValueError as exc:
         sys.exit(f"webapp: {exc}")
+    Journal(*config.journal_paths(settings)).begin_container()
     WebappServer(host, port).run()
