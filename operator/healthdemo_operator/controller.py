@@ -1,13 +1,15 @@
 """The recorder loop: the single writer of every HealthDemo's status.
 
-Kopf's watch handlers only note what changed (`enqueue`); workers take one HealthDemo at a time
-from a coalescing queue, compute its status from the indexed Pods and Events (`recording.record`)
-and write it in one request, guarded by resourceVersion.
+Kopf's watch handlers only note what changed (`enqueue`), and so does the kubelet reader when a
+Pod's probe counters move; workers take one HealthDemo at a time from a coalescing queue,
+compute its status from the indexed Pods and Events and the kubelet's counters
+(`recording.record`) and write it in one request, guarded by resourceVersion.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -17,8 +19,10 @@ from typing import Any
 
 from healthdemo_operator import lifecycle, podspec
 from healthdemo_operator.kube import ApiException, Kube
-from healthdemo_operator.observations import EventView, PodView
-from healthdemo_operator.recording import Problem, current_pod, record
+from healthdemo_operator.kubelet_counters import KubeletCounters
+from healthdemo_operator.ledger import Ledger
+from healthdemo_operator.observations import EventView, PodView, current_pod
+from healthdemo_operator.recording import PodCounters, Problem, record
 from healthdemo_operator.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ class Controller:
         workers: int = 4,
         coalesce_seconds: float = 0.02,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        poll_seconds: float | None = None,
     ) -> None:
         self.healthdemos, self.pods, self.events = healthdemos, pods, events
         self._kube_factory = kube_factory
@@ -74,6 +79,12 @@ class Controller:
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = Stats()
+        self.counters = KubeletCounters(
+            lambda: self.kube,
+            on_change=self._counters_moved,
+            clock=clock,
+            **({"poll_seconds": poll_seconds} if poll_seconds is not None else {}),
+        )
 
     @property
     def kube(self) -> Kube:
@@ -104,8 +115,28 @@ class Controller:
     def pod_deleted(self, view: PodView) -> None:
         """Keep a deleted Pod's last status until its restarts are recorded."""
         if view.owner_uid:
-            self.final_pods.setdefault(view.owner_uid, {})[view.uid] = view
+            gone = dataclasses.replace(view, gone=True)
+            self.final_pods.setdefault(view.owner_uid, {})[view.uid] = gone
             self.enqueue(view.owner_uid)
+
+    def _our_pods(self) -> Iterable[PodView]:
+        for views in self.pods.values():
+            yield from views
+        for finals in self.final_pods.values():
+            yield from finals.values()
+
+    def _nodes(self) -> set[str]:
+        return {p.node_name for p in self._our_pods() if p.node_name}
+
+    def _counters_moved(self, node: str, pod_uids: set[str] | None) -> None:
+        for pod in self._our_pods():
+            if pod.node_name == node and (pod_uids is None or pod.uid in pod_uids):
+                self.enqueue(pod.owner_uid)
+
+    async def read_before_deleting(self, pod: PodView | None) -> None:
+        """Called before the operator deletes its own Pod: its counts are final right after."""
+        if pod is not None and pod.node_name:
+            await self.counters.refresh(pod.node_name)
 
     def forget(self, uid: str) -> None:
         self.queue.forget(uid)
@@ -122,6 +153,10 @@ class Controller:
             asyncio.create_task(self._work(), name=f"recorder-{n}")
             for n in range(self.worker_count)
         ]
+        self._tasks.append(asyncio.create_task(self._poll(), name="kubelet-counters"))
+
+    async def _poll(self) -> None:
+        await self.counters.run(self._nodes)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -173,6 +208,7 @@ class Controller:
         pods, events = self._observed(uid)
         if current_pod(pods) is None and await self._repair(uid, body):
             return  # created: its watch event brings us back here
+        counters = await self._counters(pods, written.status)
         recording = record(
             previous=written.status,
             spec=podspec.effective(body.get("spec")),
@@ -180,6 +216,7 @@ class Controller:
             pod_name=podspec.pod_name(meta["name"]),
             pods=pods,
             events=events,
+            counters=counters,
             problem=self.problems.get(uid),
             now=self.clock(),
         )
@@ -210,6 +247,28 @@ class Controller:
         elif uid in self.problems and self.problems[uid].reason == "PodNameTaken":
             self.enqueue(uid, TAKEN_RECHECK_SECONDS)  # see whether the squatter has gone
         self.stats.last_latency["reconcile"] = time.monotonic() - started
+
+    async def _counters(
+        self, pods: Iterable[PodView], status: Mapping[str, Any]
+    ) -> dict[str, PodCounters]:
+        """The kubelet's counters for each Pod on a node; read afresh where a restart or a
+        deletion is about to be recorded (the failures before it belong to the same write), or
+        where the node was not read yet."""
+        ledger = Ledger.load(status.get("accounting"), ())
+        fresh: set[str] = set()
+        for pod in pods:
+            if not pod.node_name:
+                continue
+            entry = ledger.pods.get(pod.uid)
+            if (
+                self.counters.latest(pod.node_name) is None
+                or entry is None
+                or pod.restart_count > entry.restarts
+                or ((pod.deleting or pod.gone) and not entry.final)
+            ):
+                fresh.add(pod.node_name)
+        await asyncio.gather(*(self.counters.refresh(node) for node in fresh))
+        return {p.uid: self.counters.pod(p.uid, p.node_name) for p in pods if p.node_name}
 
     async def _repair(self, uid: str, body: Mapping[str, Any]) -> bool:
         """Our Pod was deleted (by someone else), or a foreign Pod held its name, and none is

@@ -23,11 +23,10 @@ from typing import Any
 
 import kopf
 
-from healthdemo_operator import lifecycle, names, podspec
+from healthdemo_operator import kubelet_counters, lifecycle, names, podspec
 from healthdemo_operator.controller import Controller
 from healthdemo_operator.kube import ApiException, Kube
-from healthdemo_operator.observations import event_view, is_relevant_event, pod_view
-from healthdemo_operator.recording import current_pod
+from healthdemo_operator.observations import current_pod, event_view, is_relevant_event, pod_view
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
@@ -106,7 +105,8 @@ def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
 
 
 def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
-    """Cheap, client-side filter: the watch streams every Event of the namespaces."""
+    """Cheap, client-side filter: the watch streams every Event of the namespaces. Every kubelet
+    Event about our Pods is kept (as a slim view): they all count against its Event budget."""
     involved = body.get("involvedObject") or {}
     return is_relevant_event(body) and str(involved.get("name", "")).endswith(names.POD_SUFFIX)
 
@@ -124,7 +124,7 @@ async def start_recorder(memo: kopf.Memo, **indexes: Any) -> None:
         healthdemos=indexes["healthdemos"],
         pods=indexes["pods_by_owner"],
         events=indexes["events_by_pod"],
-        kube_factory=Kube,
+        kube_factory=functools.partial(Kube, kubelet_tls_verify=kubelet_counters.tls_verify()),
     )
     await memo.controller.start()
 
@@ -166,12 +166,15 @@ async def run_pod(
 ) -> None:
     """Ensure the HealthDemo's Pod: valid input, our own Pod, built from the current spec."""
     controller: Controller = memo.controller
+    watched = current_pod(list(controller.pods.get(uid, ())))
+    if watched is not None and watched.generation != body.get("metadata", {}).get("generation"):
+        await controller.read_before_deleting(watched)  # it may be replaced: final counts first
     ensure = functools.partial(
         lifecycle.ensure_pod,
         controller.kube,
         body,
         expect_missing=reason == kopf.Reason.CREATE and retry == 0,
-        watched=current_pod(list(controller.pods.get(uid, ()))),
+        watched=watched,
     )
     try:
         result = await asyncio.to_thread(ensure)

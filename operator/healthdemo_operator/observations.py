@@ -6,34 +6,23 @@ recorder never depends on the shape of a raw API object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from healthdemo_operator import names
+from healthdemo_operator import journal, names
+from healthdemo_operator.journal import Journal
+from healthdemo_operator.timestamps import parse_time
 
 LIVENESS_FAILED = "Liveness probe failed"
+KUBELET = "kubelet"
 # client-go's aggregator rewrites the message of >10 similar Events within 10 minutes.
 COMBINED_PREFIX = "(combined from similar events): "
 READINESS_FAILED = "Readiness probe failed"
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
-# Event reasons the recorder reads; everything else about our Pods is ignored.
-RELEVANT_REASONS = frozenset({"Unhealthy", "Killing", "BackOff", "Failed"})
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def format_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -64,6 +53,10 @@ class PodView:
     waiting_reason: str | None
     waiting_message: str | None
     last_termination: Termination | None
+    node_name: str | None = None
+    deletion_requested: datetime | None = None  # deletionTimestamp minus the grace period
+    journal: Journal | None = None  # our webapp's journal, from the last termination message
+    gone: bool = False  # deleted: this is the last view of it (set by the controller)
 
 
 def _termination(raw: Mapping[str, Any] | None) -> Termination | None:
@@ -100,6 +93,10 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         None,
     )
     generation = (meta.get("annotations") or {}).get(names.ANNOTATION_GENERATION)
+    deletion = parse_time(meta.get("deletionTimestamp"))
+    if deletion is not None:
+        deletion -= timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0))
+    last_terminated = (container.get("lastState") or {}).get("terminated") or {}
     return PodView(
         uid=meta.get("uid", ""),
         name=meta.get("name", ""),
@@ -115,8 +112,17 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         running_since=parse_time((state.get("running") or {}).get("startedAt")),
         waiting_reason=(state.get("waiting") or {}).get("reason"),
         waiting_message=(state.get("waiting") or {}).get("message"),
-        last_termination=_termination((container.get("lastState") or {}).get("terminated")),
+        last_termination=_termination(last_terminated),
+        node_name=(pod.get("spec") or {}).get("nodeName") or None,
+        deletion_requested=deletion,
+        journal=journal.parse(last_terminated.get("message")),
     )
+
+
+def current_pod(pods: Sequence[PodView]) -> PodView | None:
+    """The live Pod: the newest one not being deleted."""
+    live = [p for p in pods if not p.deleting and not p.gone]
+    return max(live, key=lambda p: (p.created or datetime.min, p.uid), default=None)
 
 
 @dataclass(frozen=True)
@@ -130,10 +136,12 @@ class EventView:
     count: int
     first: datetime | None
     last: datetime | None
+    type: str = "Warning"
 
     @property
     def is_liveness_failure(self) -> bool:
-        return self.reason == "Unhealthy" and self.message.startswith(LIVENESS_FAILED)
+        """Whatever the reason (Kubernetes may add reasons for failures it ignores)."""
+        return self.type == "Warning" and self.message.startswith(LIVENESS_FAILED)
 
     @property
     def is_liveness_kill(self) -> bool:
@@ -142,8 +150,10 @@ class EventView:
 
 
 def is_relevant_event(event: Mapping[str, Any]) -> bool:
+    """A kubelet Event about a Pod: all of them count against the kubelet's Event budget."""
     involved = event.get("involvedObject") or {}
-    return involved.get("kind") == "Pod" and event.get("reason") in RELEVANT_REASONS
+    source = (event.get("source") or {}).get("component") or event.get("reportingComponent")
+    return involved.get("kind") == "Pod" and source == KUBELET
 
 
 def event_view(event: Mapping[str, Any]) -> EventView:
@@ -166,4 +176,5 @@ def event_view(event: Mapping[str, Any]) -> EventView:
         count=int(count),
         first=first,
         last=last,
+        type=event.get("type") or "Normal",
     )

@@ -25,6 +25,10 @@ LIVENESS_DEFAULTS: dict[str, Any] = {
 READINESS_DEFAULTS: dict[str, Any] = {**LIVENESS_DEFAULTS, "path": "/readyz", "successThreshold": 1}
 
 RUN_AS_USER = 10001  # the webapp image's numeric UID
+# The webapp's journal of how each container ended: an emptyDir outlives container restarts.
+JOURNAL_VOLUME = "journal"
+JOURNAL_DIR = "/var/run/healthdemo"
+TERMINATION_LOG = "/dev/termination-log"
 MAX_NAME = 253  # metadata.name of a Pod (DNS subdomain)
 
 # distribution/reference grammar, in short: [host[:port]/]path[:tag][@digest], path lowercase.
@@ -102,8 +106,21 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
         "name": names.CONTAINER_NAME,
         "image": spec["image"],
         "imagePullPolicy": spec["imagePullPolicy"],
-        # The app reads PORT, so a non-default port is where the probes look.
-        "env": [{"name": "PORT", "value": str(port)}],
+        # The app reads PORT, so a non-default port is where the probes look. The journal and
+        # the termination message tell the operator how each container ended (see journal.py);
+        # the probe's timeout tells the app when a slow answer is a failure to the kubelet.
+        "env": [
+            {"name": "PORT", "value": str(port)},
+            {"name": "WEBAPP_JOURNAL_DIR", "value": JOURNAL_DIR},
+            {"name": "WEBAPP_TERMINATION_LOG", "value": TERMINATION_LOG},
+            {
+                "name": "WEBAPP_LIVENESS_TIMEOUT_SECONDS",
+                "value": str(spec["livenessProbe"]["timeoutSeconds"]),
+            },
+        ],
+        "volumeMounts": [{"name": JOURNAL_VOLUME, "mountPath": JOURNAL_DIR}],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "livenessProbe": _probe(spec["livenessProbe"], port, liveness=True),
         "resources": {
@@ -156,6 +173,7 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "containers": [container],
+            "volumes": [{"name": JOURNAL_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}],
         },
     }
 

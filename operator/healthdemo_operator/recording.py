@@ -1,10 +1,18 @@
-"""Status from Pod + Events: what the kubelet did, turned into exact, durable numbers. Pure.
+"""Status from Pod + Events + the kubelet's counters: exact, durable numbers. Pure.
 
-The kubelet's signals are lossy and repeated: a Pod's restartCount starts again at 0 in a new Pod,
-and a probe-failure Event is one object whose `count` grows (and which expires after 1 h). So the
-status carries an `accounting` ledger — restartCount counted per Pod UID, Event count counted per
-Event UID — and only the difference to it is ever added. The ledger is written in the same status
-update as the totals, so an operator restart neither counts twice nor loses a count.
+Three signals, and what each is good for:
+- the Pod status: `restartCount` (starts again at 0 in a new Pod) and `lastState.terminated`,
+  whose message carries our webapp's journal — never rate-limited;
+- the kubelet's probe counters (`prober_probe_total`, read by `kubelet_counters`) — never
+  rate-limited, but read only every few seconds and gone with the Pod;
+- the kubelet's Events — immediate, with the kubelet's words, but at most about 25 per Pod.
+
+Each number is counted per source in the `accounting` ledger (`ledger.py`), and only the
+difference to what the ledger says was counted is ever added, in the same status write as the
+totals: so a restarted operator neither counts twice nor loses a count. Probe failures per Pod
+are the larger of the two lower bounds (Events, the kubelet's counter), which is exact whenever
+either is. Where a number cannot be exact — a kubelet that cannot be read, a Pod deleted before
+its final count, a restart whose cause is gone — the `CountsComplete` condition says so.
 """
 
 from __future__ import annotations
@@ -15,34 +23,32 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from healthdemo_operator.observations import (
-    IMAGE_PULL_REASONS,
-    EventView,
-    PodView,
-    Termination,
-    format_time,
-    parse_time,
-)
+from healthdemo_operator import restarts
+from healthdemo_operator.conditions import Phase, Problem, condition, conditions_for, phase_of
+from healthdemo_operator.ledger import EventEntry, Ledger, PodEntry
+from healthdemo_operator.observations import EventView, PodView, current_pod
+from healthdemo_operator.probe_counters import ProbeCounts
+from healthdemo_operator.timestamps import format_time, parse_time
+
+__all__ = ["PodCounters", "Problem", "Recording", "record"]
 
 HISTORY_LIMIT = 10
 # An Event lives 1 h after its last update (kube-apiserver --event-ttl); its ledger entry is
 # kept for longer, so a live Event is never counted again from zero.
 EVENT_MEMORY = timedelta(hours=2)
 POD_MEMORY = timedelta(hours=1)
-# Clock slack between the kubelet's Event timestamps and container timestamps (second precision).
+# Clock slack between the kubelet's timestamps and ours (second precision).
 SLACK = timedelta(seconds=1)
-
-Phase = Literal[
-    "Pending", "Running", "Failing", "Restarting", "CrashLoopBackOff", "ImagePullError", "Invalid"
-]
+LIVENESS = "Liveness"
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Why the operator will not (or cannot) run the Pod: shown as phase Invalid."""
+class PodCounters:
+    """What the kubelet's probe counters say about one Pod."""
 
-    reason: str
-    message: str
+    counts: ProbeCounts | None  # the latest counts the kubelet showed for it (None: none yet)
+    at: datetime | None  # ...read at
+    error: str | None = None  # the latest read of its node failed: why
 
 
 @dataclass(frozen=True)
@@ -65,164 +71,231 @@ def _seconds(delta: timedelta) -> float:
     return round(delta.total_seconds(), 1)
 
 
-def attribute(termination: Termination | None, liveness_kill: bool) -> str:
-    """Why the previous container ended: a liveness kill, else what lastState.terminated says."""
-    if termination is not None and termination.reason == "OOMKilled":
-        return "OOMKilled"
-    if liveness_kill:
-        return "LivenessProbe"
-    if termination is not None and termination.exit_code != 0:
-        return "Crash"
-    return "Unknown"
-
-
-def liveness_kills(pod_uid: str, events: Sequence[EventView]) -> int:
-    """How many times the kubelet killed this Pod's container for its liveness probe."""
-    return sum(e.count for e in events if e.pod_uid == pod_uid and e.is_liveness_kill)
+def never_ran(pod: PodView) -> bool:
+    return pod.running_since is None and pod.restart_count == 0 and pod.last_termination is None
 
 
 class _Recorder:
     """One pass over the observations; holds the status being built."""
 
-    def __init__(self, previous: Mapping[str, Any], spec: Mapping[str, Any], now: datetime) -> None:
+    def __init__(
+        self,
+        *,
+        previous: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        now: datetime,
+        pods: Sequence[PodView],
+        events: Sequence[EventView],
+        counters: Mapping[str, PodCounters],
+    ) -> None:
         self.status: dict[str, Any] = copy.deepcopy(dict(previous))
-        self.spec = spec
-        self.now = now
+        self.ledger = Ledger.load(self.status.pop("accounting", None), events)
+        self.spec, self.now = spec, now
+        self.pods, self.events, self.counters = pods, events, counters
         self.notices: list[Notice] = []
-        ledger = self.status.setdefault("accounting", {})
-        self.pods_ledger: dict[str, Any] = ledger.setdefault("pods", {})
-        self.events_ledger: dict[str, Any] = ledger.setdefault("events", {})
-        self.ledger = ledger
         self.status.setdefault("restarts", 0)
         self.status.setdefault("probeFailures", 0)
         self.status.setdefault("history", [])
+        self.status.setdefault("restartReasons", {})
         liveness = spec["livenessProbe"]
+        self.period = timedelta(seconds=liveness["periodSeconds"])
         # Failures further apart than this belong to different episodes (no restart between).
         self.episode_gap = timedelta(
             seconds=liveness["periodSeconds"] * (liveness["failureThreshold"] + 1)
             + liveness["timeoutSeconds"]
         )
+        # What this pass learnt from Events about each Pod's failures: (earliest first, last).
+        self._event_times: dict[str, tuple[datetime, datetime]] = {}
+        for pod in pods:
+            self.ledger.pods.setdefault(pod.uid, PodEntry(seen=format_time(now)))
 
-    # -- probe failures --------------------------------------------------------------------
+    # -- counting ----------------------------------------------------------------------------
 
-    def count_probe_failures(self, events: Sequence[EventView]) -> None:
-        period = timedelta(seconds=self.spec["livenessProbe"]["periodSeconds"])
-        for event in sorted(events, key=lambda e: (e.last or self.now, e.uid)):
-            if not event.is_liveness_failure:
-                continue
-            entry = self.events_ledger.get(event.uid) or {"count": 0}
-            delta = event.count - int(entry["count"])
+    def count_events(self) -> None:
+        """Add each Event's count delta to its Pod: liveness failures, and the Event budget."""
+        for event in sorted(self.events, key=lambda e: (e.last or self.now, e.uid)):
+            entry = self.ledger.events.get(event.uid)
+            delta = event.count - (entry.count if entry else 0)
             if delta <= 0:
                 continue
             last = event.last or self.now
-            self.events_ledger[event.uid] = {"count": event.count, "last": format_time(last)}
-            self.status["probeFailures"] += delta
-            self.status["lastProbeFailureTime"] = format_time(last)
-            self.status["lastProbeFailureMessage"] = event.message
-            episode = self.ledger.get("episode")
-            previous_last = parse_time(episode["lastFailure"]) if episode else None
-            if episode is None or previous_last is None or last - previous_last > self.episode_gap:
-                # Aggregation can hand us several failures at once: the first was earlier.
-                first = max(event.first or last, last - period * (delta - 1))
-                episode = {"start": format_time(first), "failures": 0}
-                self.notices.append(Notice("Warning", "LivenessProbeFailing", event.message))
-            episode["failures"] += delta
-            episode["lastFailure"] = format_time(last)
-            self.ledger["episode"] = episode
+            self.ledger.events[event.uid] = EventEntry(
+                event.count, format_time(last), event.pod_uid
+            )
+            pod = self.ledger.pods.get(event.pod_uid)
+            if pod is None:
+                continue  # a Pod long gone from the ledger
+            if event.type == "Normal":
+                pod.normal_events += delta
+            if event.is_liveness_failure:
+                pod.events += delta
+                self.status["lastProbeFailureTime"] = format_time(last)
+                self.status["lastProbeFailureMessage"] = event.message
+                first = max(event.first or last, last - self.period * (delta - 1))
+                earlier = self._event_times.get(event.pod_uid)
+                if earlier is not None:
+                    first, last = min(first, earlier[0]), max(last, earlier[1])
+                self._event_times[event.pod_uid] = (first, last)
 
-    # -- restarts --------------------------------------------------------------------------
-
-    def count_restarts(self, pods: Sequence[PodView], events: Sequence[EventView]) -> None:
-        """Add restartCount deltas; pair each restart with a not yet used liveness kill.
-
-        Kills are counted like restarts (Killing Event counts minus those already paired), so
-        an old kill is never paired with a later crash, whatever the timestamps say.
-        """
-        for pod in sorted(pods, key=lambda p: (p.created or self.now, p.uid)):
-            entry = self.pods_ledger.get(pod.uid)
-            counted = int(entry["restarts"]) if entry else 0
-            paired = int(entry.get("kills", 0)) if entry else 0
-            delta = pod.restart_count - counted
-            if entry is not None and delta <= 0:
+    def count_kubelet(self) -> None:
+        """Follow each Pod's kubelet counter; a counter that went down was reset (kubelet
+        restart): what it had counted since the last read is lost."""
+        for pod in self.pods:
+            reading = self.counters.get(pod.uid)
+            if reading is None or reading.counts is None:
                 continue
-            kills = min(max(delta, 0), max(liveness_kills(pod.uid, events) - paired, 0))
-            # `seen` moves only with the count, so an unchanged Pod leaves the status unchanged.
-            self.pods_ledger[pod.uid] = {
-                "restarts": max(pod.restart_count, counted),
-                "kills": paired + kills,
-                "seen": format_time(self.now),
-            }
+            entry = self.ledger.pods[pod.uid]
+            raw = reading.counts.failures(LIVENESS)
+            if entry.kubelet_raw is None:
+                entry.kubelet_total = raw
+            elif raw >= entry.kubelet_raw:
+                entry.kubelet_total += raw - entry.kubelet_raw
+            else:
+                entry.kubelet_total += raw
+                self.ledger.add_gap(
+                    "KubeletCountersReset",
+                    f"the kubelet of node {pod.node_name} restarted: liveness probe failures of "
+                    f"Pod {pod.name} between {entry.kubelet_at} and its restart may be missing",
+                    format_time(self.now),
+                )
+            if raw != entry.kubelet_raw:
+                entry.kubelet_raw, entry.kubelet_at = raw, format_time(reading.at)
+
+    def count_failures(self) -> None:
+        """Per Pod, the larger of the two lower bounds; the episode they belong to."""
+        for pod in self.pods:
+            entry = self.ledger.pods[pod.uid]
+            counted = max(entry.events, entry.kubelet_total)
+            delta = counted - entry.failures
             if delta <= 0:
                 continue
-            self.status["restarts"] += delta
-            self._add_history(pod, delta, liveness_kill=kills > 0)
+            entry.failures = counted
+            self.status["probeFailures"] += delta
+            times = self._event_times.get(pod.uid)
+            reading = self.counters.get(pod.uid)
+            if entry.kubelet_total > entry.events and reading is not None and reading.at:
+                # The kubelet counted more than its Events said: they happened by this read.
+                last = reading.at
+                first = last - self.period * (delta - 1)
+                message = f"the kubelet counted {delta} more failed liveness probe(s)"
+            elif times is not None:
+                first, last = times
+                message = str(self.status.get("lastProbeFailureMessage"))
+            else:
+                continue
+            self._extend_episode(first, last, delta, message)
 
-    def _add_history(self, pod: PodView, restarts: int, *, liveness_kill: bool) -> None:
-        termination = pod.last_termination
-        reason = attribute(termination, liveness_kill)
-        when = (termination.finished_at if termination else None) or self.now
-        item: dict[str, Any] = {
-            "time": format_time(when),
-            "reason": reason,
-            "exitCode": termination.exit_code if termination else None,
-            "probeFailures": 0,
-            "recoverySeconds": None,
-            "podName": pod.name,
-            "containerID": termination.container_id if termination else None,
-        }
-        if restarts > 1:
-            item["restarts"] = restarts  # the operator saw several at once: only the last in detail
-        self._close_episode(item)
-        history: list[dict[str, Any]] = self.status["history"]
-        history.insert(0, item)
-        del history[HISTORY_LIMIT:]
-        self.status["lastRestartTime"] = item["time"]
-        self.status["lastRestartReason"] = reason
-        detail = {
-            "LivenessProbe": f"after {item['probeFailures']} liveness probe failure(s)",
-            "Crash": f"the container exited with code {item['exitCode']}",
-            "OOMKilled": "the container ran out of memory",
-            "Unknown": f"the container exited with code {item['exitCode']}",
-        }[reason]
-        self.notices.append(
-            Notice(
-                "Warning" if reason != "LivenessProbe" else "Normal",
+    def _extend_episode(self, first: datetime, last: datetime, delta: int, message: str) -> None:
+        episode = self.ledger.episode
+        previous_last = parse_time(episode["lastFailure"]) if episode else None
+        if episode is None or previous_last is None or last - previous_last > self.episode_gap:
+            episode = {"start": format_time(first), "failures": 0}
+            self.notices.append(Notice("Warning", "LivenessProbeFailing", message))
+        episode["failures"] += delta
+        episode["lastFailure"] = format_time(max(last, previous_last or last))
+        self.ledger.episode = episode
+
+    # -- restarts ----------------------------------------------------------------------------
+
+    def count_restarts(self) -> None:
+        """One history item per restart, in order; the cause from the best evidence left."""
+        threshold = int(self.spec["livenessProbe"]["failureThreshold"])
+        for pod in sorted(self.pods, key=lambda p: (p.created or self.now, p.uid)):
+            entry = self.ledger.pods[pod.uid]
+            if pod.restart_count <= entry.restarts:
+                continue
+            new = range(entry.restarts, pod.restart_count)
+            entry.restarts, entry.seen = pod.restart_count, format_time(self.now)
+            items = [
+                restarts.item_for(
+                    pod, i, restarts.judge(pod, entry, i, self.events), threshold=threshold
+                )
+                for i in new
+            ]
+            self.status["restarts"] += len(items)
+            reasons: dict[str, int] = self.status["restartReasons"]
+            history: list[dict[str, Any]] = self.status["history"]
+            for item in items:
+                reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
+                history.insert(0, item)
+            del history[HISTORY_LIMIT:]
+            self._close_episode(items[-1])
+            self.status["lastRestartTime"] = items[-1]["time"] or format_time(self.now)
+            self.status["lastRestartReason"] = items[-1]["reason"]
+            self.notices.append(self._restart_notice(items))
+
+    def _restart_notice(self, items: Sequence[Mapping[str, Any]]) -> Notice:
+        total = self.status["restarts"]
+        newest = items[-1]
+        if len(items) > 1:
+            counts: dict[str, int] = {}
+            for item in items:
+                counts[item["reason"]] = counts.get(item["reason"], 0) + 1
+            told = ", ".join(f"{reason} x{n}" for reason, n in counts.items())
+            return Notice(
+                "Warning",
                 "Restarted",
-                f"Container restarted ({reason}): {detail}; restarts now {self.status['restarts']}",
+                f"Container restarted {len(items)} times since last seen ({told}); "
+                f"restarts now {total}",
             )
+        reason = newest["reason"]
+        detail = {
+            "LivenessProbe": f"after {newest['probeFailures']} liveness probe failure(s)",
+            "Crash": f"the container exited with code {newest['exitCode']}",
+            "Exited": "the container exited on its own with code 0",
+            "OOMKilled": "the container ran out of memory",
+            "Unknown": newest.get("detail") or "the cause is not known",
+        }[reason]
+        return Notice(
+            "Warning" if reason != "LivenessProbe" else "Normal",
+            "Restarted",
+            f"Container restarted ({reason}): {detail}; restarts now {total}",
         )
 
     def _close_episode(self, item: dict[str, Any]) -> None:
-        """A liveness restart ends the failure episode; its failures belong to the restart."""
-        episode = self.ledger.get("episode")
+        """A liveness restart ends the failure episode; it began with the episode's first
+        failure unless the webapp's journal said exactly when."""
+        episode = self.ledger.episode
         if episode and item["reason"] == "LivenessProbe":
-            item["probeFailures"] = episode["failures"]
-            item["failingSince"] = episode["start"]
-            self.ledger["episode"] = None
+            item.setdefault("failingSince", episode["start"])
+            self.ledger.episode = None
 
-    def revise_latest(self, pods: Sequence[PodView], events: Sequence[EventView]) -> None:
+    def revise_latest(self) -> None:
         """The Killing Event may reach us after the Pod status: an unpaired kill from no later
-        than the newest restart's termination re-attributes that restart."""
+        than the newest restart's termination re-attributes that restart (no journal only)."""
         history = self.status["history"]
-        if not history or history[0]["reason"] not in ("Crash", "Unknown"):
+        if not history:
             return
         newest = history[0]
-        for pod in pods:
+        if newest.get("evidence") not in ("Runtime", "None", None):
+            return
+        if newest["reason"] not in ("Crash", "Exited", "Unknown"):
+            return
+        for pod in self.pods:
             termination = pod.last_termination
             if termination is None or termination.container_id != newest.get("containerID"):
                 continue
-            entry = self.pods_ledger.get(pod.uid) or {}
-            paired = int(entry.get("kills", 0))
-            if liveness_kills(pod.uid, events) <= paired:
+            entry = self.ledger.pods[pod.uid]
+            if restarts.liveness_kills(pod.uid, self.events) <= entry.kills:
                 return
             finished = termination.finished_at or self.now
             kill_times = [
-                e.last for e in events if e.pod_uid == pod.uid and e.is_liveness_kill and e.last
+                e.last
+                for e in self.events
+                if e.pod_uid == pod.uid and e.is_liveness_kill and e.last
             ]
             if not kill_times or max(kill_times) > finished + SLACK:
                 return  # that kill is of the new container, which has not restarted yet
-            entry["kills"] = paired + 1
-            newest["reason"] = attribute(termination, liveness_kill=True)
+            entry.kills += 1
+            reasons: dict[str, int] = self.status["restartReasons"]
+            reasons[newest["reason"]] -= 1
+            if not reasons[newest["reason"]]:
+                del reasons[newest["reason"]]
+            newest["reason"] = "LivenessProbe"
+            newest["evidence"] = "KillingEvent"
+            newest["probeFailures"] = int(self.spec["livenessProbe"]["failureThreshold"])
+            newest.pop("detail", None)
+            reasons["LivenessProbe"] = reasons.get("LivenessProbe", 0) + 1
             self._close_episode(newest)
             self.status["lastRestartReason"] = newest["reason"]
 
@@ -238,6 +311,8 @@ class _Recorder:
         newest = history[0]
         if newest.get("recoverySeconds") is not None or newest.get("podName") != pod.name:
             return
+        if newest.get("restart", pod.restart_count) != pod.restart_count:
+            return  # a restart of an earlier Pod of the same name
         ended = parse_time(newest["time"])
         ready = pod.ready_since
         if ended is not None and (ready is None or ready < ended - SLACK):
@@ -246,136 +321,93 @@ class _Recorder:
         if ready is not None and began is not None and ready >= began - SLACK:
             newest["recoverySeconds"] = max(0.0, _seconds(ready - began))
 
-    # -- ledger ----------------------------------------------------------------------------
+    # -- Pods that went away -----------------------------------------------------------------
 
-    def prune(self, pods: Sequence[PodView]) -> None:
-        present = {p.uid for p in pods}
-        for uid, entry in list(self.pods_ledger.items()):
-            seen = parse_time(entry.get("seen"))
-            if uid not in present and (seen is None or self.now - seen > POD_MEMORY):
-                del self.pods_ledger[uid]
-        for uid, entry in list(self.events_ledger.items()):
-            last = parse_time(entry.get("last"))
+    def settle_departed(self) -> None:
+        """A deleted Pod's counts are final once the kubelet was read after its deletion was
+        asked for (its probes stop then); a Pod that vanished unseen leaves a gap."""
+        observed = {p.uid: p for p in self.pods}
+        for uid, entry in self.ledger.pods.items():
+            if entry.final:
+                continue
+            pod = observed.get(uid)
+            if pod is None:
+                entry.final = True
+                self.ledger.add_gap(
+                    "PodGoneUnseen",
+                    f"Pod {uid} was deleted while the operator was not running: its restarts "
+                    f"and probe failures after {entry.seen} may be missing",
+                    format_time(self.now),
+                )
+                continue
+            if not (pod.deleting or pod.gone):
+                continue
+            reading = self.counters.get(uid)
+            asked = pod.deletion_requested or self.now
+            if (
+                pod.node_name is None
+                or never_ran(pod)
+                or (reading is not None and reading.at is not None and reading.at >= asked - SLACK)
+            ):
+                entry.final = True
+            elif pod.gone:
+                entry.final = True
+                self.ledger.add_gap(
+                    "FinalCountMissed",
+                    f"Pod {pod.name} ({uid}) was deleted before the kubelet's final probe count "
+                    "could be read: its liveness probe failures after "
+                    f"{format_time(reading.at if reading else None)} may be missing",
+                    format_time(self.now),
+                )
+
+    def prune(self) -> None:
+        present = {p.uid for p in self.pods}
+        for uid, entry in list(self.ledger.pods.items()):
+            seen = parse_time(entry.seen)
+            if (
+                uid not in present
+                and entry.final
+                and (seen is None or self.now - seen > POD_MEMORY)
+            ):
+                del self.ledger.pods[uid]
+        for uid, event in list(self.ledger.events.items()):
+            last = parse_time(event.last)
             if last is None or self.now - last > EVENT_MEMORY:
-                del self.events_ledger[uid]
+                del self.ledger.events[uid]
 
+    # -- completeness ------------------------------------------------------------------------
 
-def current_pod(pods: Sequence[PodView]) -> PodView | None:
-    """The live Pod: the newest one not being deleted."""
-    live = [p for p in pods if not p.deleting]
-    return max(live, key=lambda p: (p.created or datetime.min, p.uid), default=None)
-
-
-def phase_of(
-    pod: PodView | None,
-    problem: Problem | None,
-    status: Mapping[str, Any],
-    spec: Mapping[str, Any],
-    now: datetime,
-) -> tuple[Phase, float | None]:
-    """The phase, and how many seconds until it may change without any new signal."""
-    if problem is not None:
-        return "Invalid", None
-    if pod is None:
-        return "Pending", None
-    if pod.waiting_reason in IMAGE_PULL_REASONS:
-        return "ImagePullError", None
-    if pod.waiting_reason == "CrashLoopBackOff":
-        return "CrashLoopBackOff", None
-    episode = (status.get("accounting") or {}).get("episode")
-    if pod.running_since is not None:
-        if episode:
-            liveness = spec["livenessProbe"]
-            fresh_for = timedelta(
-                seconds=liveness["periodSeconds"] * 2 + liveness["timeoutSeconds"]
+    def completeness(self) -> tuple[str, str, str]:
+        """The CountsComplete condition: (status, reason, message)."""
+        lower: list[tuple[str, str]] = []
+        for pod in self.pods:
+            reading = self.counters.get(pod.uid)
+            if pod.node_name and not pod.gone and reading is not None and reading.error:
+                lower.append(("KubeletUnreadable", f"probeFailures (Events only): {reading.error}"))
+                break
+        for gap in self.ledger.gaps:
+            lower.append((gap.reason, gap.message))
+        unknown = int(self.status["restartReasons"].get("Unknown", 0))
+        if unknown:
+            lower.append(
+                (
+                    "RestartCausesUnknown",
+                    f"the cause of {unknown} restart(s) is not known, so the other causes "
+                    "in restartReasons are lower bounds",
+                )
             )
-            last = parse_time(episode.get("lastFailure"))
-            if last is not None and now - last <= fresh_for:
-                return "Failing", max(0.5, (last + fresh_for - now).total_seconds())
-        history = status.get("history") or []
-        if history and history[0].get("recoverySeconds") is None and not pod.ready:
-            return "Restarting", None
-        return "Running", None
-    if pod.restart_count > 0 or pod.last_termination is not None:
-        return "Restarting", None
-    return "Pending", None
+        if not lower:
+            return (
+                "True",
+                "Exact",
+                "restarts, their causes and probe failures are exact (Pod status, the webapp's "
+                "journal, the kubelet's probe counters)",
+            )
+        return "False", lower[0][0], "Lower bounds: " + "; ".join(m for _, m in lower)
 
-
-IMAGE_HINT = (
-    "If you built the image locally: on minikube build it inside minikube's Docker "
-    "(`eval $(minikube docker-env)`, then `docker build -t {image} .`); on kind run "
-    "`kind load docker-image {image}`; and keep imagePullPolicy IfNotPresent or Never."
-)
-
-
-def _condition(
-    previous: Sequence[Mapping[str, Any]],
-    *,
-    kind: str,
-    state: tuple[str, str, str],
-    generation: int,
-    now: datetime,
-) -> dict[str, Any]:
-    """A condition whose lastTransitionTime moves only when its status changes."""
-    status, reason, message = state
-    before = next((c for c in previous if c.get("type") == kind), {})
-    since = before.get("lastTransitionTime") if before.get("status") == status else None
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": since or format_time(now),
-        "observedGeneration": generation,
-    }
-
-
-def conditions_for(
-    phase: Phase,
-    *,
-    pod: PodView | None,
-    problem: Problem | None,
-    status: Mapping[str, Any],
-    spec: Mapping[str, Any],
-    generation: int,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    previous = status.get("conditions") or []
-    if problem is not None:
-        ready = ("False", problem.reason, problem.message)
-        healthy = ("False", problem.reason, problem.message)
-    elif pod is None:
-        ready = ("False", "NoPod", "the Pod does not exist yet")
-        healthy = ("Unknown", "NoPod", "the Pod does not exist yet")
-    else:
-        if pod.ready:
-            ready = ("True", "PodReady", f"Pod {pod.name} is ready")
-        else:
-            ready = ("False", "PodNotReady", f"Pod {pod.name} is not ready")
-        healthy = {
-            "Running": ("True", "LivenessProbeSucceeding", "no recent liveness probe failures"),
-            "Failing": (
-                "False",
-                "LivenessProbeFailing",
-                str(status.get("lastProbeFailureMessage") or "liveness probe failing"),
-            ),
-            "Restarting": ("False", "Restarting", "the container is restarting"),
-            "CrashLoopBackOff": ("False", "CrashLoopBackOff", pod.waiting_message or ""),
-            "ImagePullError": (
-                "False",
-                "ImagePullError",
-                f"{pod.waiting_reason}: {pod.waiting_message or ''} "
-                + IMAGE_HINT.format(image=spec["image"]),
-            ),
-            "Pending": ("Unknown", "Pending", "the container has not started yet"),
-            "Invalid": ("False", "Invalid", ""),
-        }[phase]
-        if phase == "ImagePullError":
-            ready = ("False", "ImagePullError", healthy[2])
-    return [
-        _condition(previous, kind="Ready", state=ready, generation=generation, now=now),
-        _condition(previous, kind="Healthy", state=healthy, generation=generation, now=now),
-    ]
+    def finish(self) -> dict[str, Any]:
+        self.status["accounting"] = self.ledger.dump()
+        return self.status
 
 
 def record(
@@ -386,31 +418,61 @@ def record(
     pod_name: str,
     pods: Sequence[PodView],
     events: Sequence[EventView],
+    counters: Mapping[str, PodCounters] | None = None,
     problem: Problem | None,
     now: datetime,
 ) -> Recording:
     """The new status of one HealthDemo from its previous status and what was observed.
 
     `spec` has its defaults filled in; `pods` are the HealthDemo's Pods (live, and deleted ones
-    not yet recorded); `events` the kubelet Events about them.
+    not yet recorded); `events` the kubelet Events about them; `counters` the kubelet's probe
+    counters by Pod UID (for Pods on a node).
     """
-    recorder = _Recorder(previous, spec, now)
-    recorder.count_probe_failures(events)
-    recorder.count_restarts(pods, events)
-    recorder.revise_latest(pods, events)
+    recorder = _Recorder(
+        previous=previous, spec=spec, now=now, pods=pods, events=events, counters=counters or {}
+    )
+    recorder.count_events()
+    recorder.count_kubelet()
+    recorder.count_failures()
+    recorder.count_restarts()
+    recorder.revise_latest()
     pod = current_pod(pods)
     recorder.fill_recovery(pod)
-    recorder.prune(pods)
-    status = recorder.status
+    recorder.settle_departed()
+    recorder.prune()
+    counts_state = recorder.completeness()
+    status = recorder.finish()
     before: str | None = previous.get("phase")
+    phase: Phase
     phase, recheck = phase_of(pod, problem, status, spec, now)
     status["phase"] = phase
     status["podName"] = pod.name if pod else pod_name
     status["observedGeneration"] = generation
-    status["conditions"] = conditions_for(
-        phase, pod=pod, problem=problem, status=status, spec=spec, generation=generation, now=now
-    )
+    previous_conditions = previous.get("conditions") or []
+    status["conditions"] = [
+        *conditions_for(
+            phase,
+            pod=pod,
+            problem=problem,
+            status=status,
+            spec=spec,
+            generation=generation,
+            now=now,
+        ),
+        condition(
+            previous_conditions,
+            kind="CountsComplete",
+            state=counts_state,
+            generation=generation,
+            now=now,
+        ),
+    ]
     notices = recorder.notices
+    was: Mapping[str, Any] = next(
+        (c for c in previous_conditions if c.get("type") == "CountsComplete"), {}
+    )
+    if counts_state[0] == "False" and (was.get("status"), was.get("reason")) != counts_state[:2]:
+        notices.append(Notice("Warning", "CountsIncomplete", counts_state[2]))
     if phase != before:
         if phase == "ImagePullError" and pod is not None:
             notices.append(Notice("Warning", "ImagePullError", status["conditions"][1]["message"]))

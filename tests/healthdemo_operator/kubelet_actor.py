@@ -76,6 +76,14 @@ class KubeletActor:
         }
         self.core.patch_namespaced_pod_status(self.pod_name, self.namespace, {"status": status})
 
+    def confirm_deletion(self) -> None:
+        """The kubelet's last word on a deleted Pod: its containers are stopped, remove it."""
+        try:
+            self.core.delete_namespaced_pod(self.pod_name, self.namespace, grace_period_seconds=0)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def terminated(self, *, exit_code: int, reason: str) -> dict[str, Any]:
         """lastState.terminated for the container that is running now."""
         now = datetime.now(UTC)

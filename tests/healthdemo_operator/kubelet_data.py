@@ -151,3 +151,44 @@ READINESS_503 = "Readiness probe failed: HTTP probe failed with statuscode: 503"
 KILLING_LIVENESS = "Container webapp failed liveness probe, will be restarted"
 KILLING_STOP = "Stopping container webapp"
 BACKOFF = "Back-off restarting failed container webapp in pod demo-webapp_default(" + POD_UID + ")"
+
+
+# The kubelet's /metrics/probes (1.34), trimmed: our Pod failed 32 liveness probes; another Pod
+# of ours failed readiness only; a Pod that is not ours (another container name) is ignored.
+def _series(name: str, value: int, **labels: str) -> str:
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "} " + str(value)
+
+
+def _probe_total(
+    pod: str, uid: str, probe: str, result: str, value: int, *, c: str = "webapp"
+) -> str:
+    return _series(
+        "prober_probe_total", value, container=c, namespace="default", pod=pod, pod_uid=uid,
+        probe_type=probe, result=result,
+    )  # fmt: skip
+
+
+PROBE_METRICS = "\n".join(
+    [
+        "# HELP prober_probe_duration_seconds [ALPHA] Duration in seconds for a probe response.",
+        "# TYPE prober_probe_duration_seconds histogram",
+        _series(
+            "prober_probe_duration_seconds_bucket",
+            40,
+            container="webapp",
+            namespace="default",
+            pod="demo-webapp",
+            probe_type="Liveness",
+            le="0.005",
+        ),
+        "# HELP prober_probe_total [ALPHA] Cumulative number of a liveness, readiness or startup "
+        "probe for a container by result.",
+        "# TYPE prober_probe_total counter",
+        _probe_total("demo-webapp", POD_UID, "Liveness", "failed", 32),
+        _probe_total("demo-webapp", POD_UID, "Liveness", "successful", 71),
+        _probe_total("other-webapp", "other-pod-uid", "Liveness", "successful", 9),
+        _probe_total("other-webapp", "other-pod-uid", "Liveness", "failed", 0),
+        _probe_total("other-webapp", "other-pod-uid", "Readiness", "failed", 4),
+        _probe_total("theirs", "theirs-uid", "Liveness", "failed", 7, c="app"),
+    ]
+)

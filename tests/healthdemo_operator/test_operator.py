@@ -142,7 +142,7 @@ def test_the_whole_self_healing_story_is_recorded(
     assert item["exitCode"] == 0
     assert item["recoverySeconds"] >= 0
     conditions = {c["type"]: c["status"] for c in recorded["conditions"]}
-    assert conditions == {"Ready": "True", "Healthy": "True"}
+    assert conditions == {"Ready": "True", "Healthy": "True", "CountsComplete": "True"}
 
     reasons = eventually(
         lambda: (

@@ -81,7 +81,9 @@ def test_probes_are_exactly_as_asked() -> None:
         "failureThreshold": 3,
         "successThreshold": 2,
     }
-    assert c["env"] == [{"name": "PORT", "value": "8080"}]
+    assert c["env"][0] == {"name": "PORT", "value": "8080"}
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["WEBAPP_LIVENESS_TIMEOUT_SECONDS"] == "2"  # a slower answer fails for the kubelet
     assert c["ports"][0]["containerPort"] == 8080
 
 

@@ -142,7 +142,10 @@ def test_liveness_restart_is_recorded_once_with_its_episode() -> None:
         "recoverySeconds": 23.0,  # 10:00:14 first failure → 10:00:37 ready
         "podName": "demo-webapp",
         "containerID": "containerd://c1",
+        "restart": 1,
+        "evidence": "KillingEvent",  # no journal in this container: the kubelet's Event tells
     }
+    assert status["restartReasons"] == {"LivenessProbe": 1}
     assert status["accounting"]["episode"] is None
     assert status["phase"] == "Running"
     assert [n.reason for n in result.notices] == ["LivenessProbeFailing", "Restarted"]
@@ -252,24 +255,32 @@ def test_a_stop_killing_event_is_not_a_liveness_kill() -> None:
         uid="ev-stop", reason="Killing", message=KILLING_STOP, last="2026-11-30T10:00:34Z"
     )
     exited = restarted_pod()
-    assert run(pods=[exited], events=[stopped]).status["lastRestartReason"] == "Unknown"
+    # Exit code 0 and no liveness kill, with the kubelet's Events still complete: it exited.
+    assert run(pods=[exited], events=[stopped]).status["lastRestartReason"] == "Exited"
 
 
 def test_killing_event_arriving_after_the_pod_status_reattributes() -> None:
     early = run(pods=[restarted_pod()], events=[failures(3)])
-    assert early.status["lastRestartReason"] == "Unknown"
+    assert early.status["lastRestartReason"] == "Exited"
     late = run(early.status, pods=[restarted_pod()], events=[failures(3), killing()], now=at(61))
     assert late.status["lastRestartReason"] == "LivenessProbe"
     assert late.status["history"][0]["reason"] == "LivenessProbe"
     assert late.status["history"][0]["probeFailures"] == 3
     assert late.status["restarts"] == 1
+    assert late.status["restartReasons"] == {"LivenessProbe": 1}
 
 
 def test_several_restarts_seen_at_once() -> None:
     status = run(pods=[restarted_pod(restarts=3)], events=[failures(9), killing(count=3)]).status
     assert status["restarts"] == 3
-    (item,) = status["history"]
-    assert item["restarts"] == 3
+    # One item per restart; only the newest has the runtime's details (time, exit code).
+    assert [(h["restart"], h["reason"]) for h in status["history"]] == [
+        (3, "LivenessProbe"),
+        (2, "LivenessProbe"),
+        (1, "LivenessProbe"),
+    ]
+    assert [h["time"] for h in status["history"]] == ["2026-11-30T10:00:35Z", None, None]
+    assert status["restartReasons"] == {"LivenessProbe": 3}
 
 
 def test_history_keeps_the_last_ten_newest_first() -> None:
@@ -340,7 +351,7 @@ def test_readiness_failures_are_not_liveness_failures() -> None:
     assert status["probeFailures"] == 0
     assert status["phase"] == "Running"
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
-    assert conditions == {"Ready": "False", "Healthy": "True"}
+    assert conditions == {"Ready": "False", "Healthy": "True", "CountsComplete": "True"}
 
 
 def test_different_failure_messages_are_separate_events() -> None:

@@ -1,5 +1,8 @@
 """Least privilege, proven: the API calls the operator made (the API server's audit log) are
-exactly what deploy/rbac.yaml grants — nothing unused, nothing missing, no 403."""
+exactly what deploy/rbac.yaml grants — nothing unused, nothing missing, no 403.
+
+One grant is checked by the kubelet, not the API server: `nodes/metrics` (the probe counters). The
+node tests prove that one on a real kubelet (tests/node/test_exact_counts.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.controlplane import ControlPlane, free_port
 from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 
@@ -21,6 +24,20 @@ pytestmark = pytest.mark.controlplane
 
 Permission = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 OPERATOR_AGENTS = ("kopf/", "healthdemo-operator/")  # Kopf's own client, and ours
+KUBELET_AUTHORIZED = {("", "nodes/metrics", "get")}  # asked of the kubelet, never of the API
+
+
+def bind_to_a_node_without_kubelet(core: client.CoreV1Api, namespace: str, pod: str) -> str:
+    """A Node object whose kubelet port is closed: the operator looks the Node up (`get nodes`)
+    and finds nobody to read the counters from, as in a cluster where it cannot reach kubelets."""
+    node = f"rbac-node-{uuid.uuid4().hex[:6]}"
+    core.create_node({"metadata": {"name": node}})
+    endpoint = {"kubeletEndpoint": {"Port": free_port()}}
+    address = [{"type": "InternalIP", "address": "127.0.0.1"}]
+    core.patch_node_status(node, {"status": {"addresses": address, "daemonEndpoints": endpoint}})
+    binding = {"metadata": {"name": pod}, "target": {"kind": "Node", "name": node}}
+    core.create_namespaced_pod_binding(pod, namespace, binding, _preload_content=False)
+    return node
 
 
 def granted() -> set[Permission]:
@@ -66,11 +83,13 @@ def test_operator_uses_exactly_its_rbac(installed: ControlPlane, tmp_path: Path)
     operator = LocalOperator(
         installed.kubeconfig("operator"), tmp_path / "operator.log", peering="healthdemo"
     )
+    node: str | None = None
     operator.start()
     try:
         # Everything the operator does in a HealthDemo's life: create, record, post Events...
         apply(installed, sample(namespace))
         eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
+        node = bind_to_a_node_without_kubelet(core, namespace, "demo-webapp")
         kubelet = KubeletActor(core, namespace, "demo-webapp")
         kubelet.run_container()
         unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
@@ -90,18 +109,24 @@ def test_operator_uses_exactly_its_rbac(installed: ControlPlane, tmp_path: Path)
         changed = sample(namespace)
         changed["spec"]["livenessProbe"]["failureThreshold"] = 4
         apply(installed, changed)
-        eventually(
-            lambda: (
-                (p := read_pod(core, namespace, "demo-webapp"))
-                and p["metadata"]["annotations"]["demo.example.com/generation"] == "2"
-            ),
-            what="the Pod replaced",
-        )
+
+        def replaced() -> bool:
+            pod = read_pod(core, namespace, "demo-webapp")
+            if pod and pod["metadata"].get("deletionTimestamp"):
+                kubelet.confirm_deletion()  # the node has no kubelet to do it
+            annotations = pod["metadata"]["annotations"] if pod else {}
+            return bool(annotations.get("demo.example.com/generation") == "2")
+
+        eventually(replaced, what="the Pod replaced")
     finally:
         operator.stop()
         installed.kubectl("delete", "namespace", namespace, "--wait=false")
+        if node:
+            installed.kubectl("delete", "node", node, "--wait=false")
 
     calls, refused = used(installed.audit_log, installed.users["operator"].name)
     assert refused == [], "the operator was refused"
     assert calls - granted() == set(), "called without a grant (would be 403 in a cluster)"
-    assert granted() - calls == set(), "granted but never used: remove from deploy/rbac.yaml"
+    assert ("", "nodes", "get") in calls, "the Pod's Node was never looked up"
+    unused = granted() - calls - KUBELET_AUTHORIZED
+    assert unused == set(), "granted but never used: remove from deploy/rbac.yaml"

@@ -1,0 +1,162 @@
+"""Reads the kubelet's probe counters, node by node: the signal that does not run out.
+
+The kubelet posts at most about 25 Events per Pod; its `prober_probe_total` counts every probe.
+So every `poll_seconds` the operator reads `/metrics/probes` of each node that runs one of our
+Pods (one request per node, authorized by the kubelet as `nodes/metrics` — never the far broader
+`nodes/proxy`), and tells the controller which Pods' counts moved. The controller also asks for
+a fresh read before it records a restart or a Pod's deletion, so that the failures leading to
+it are in the same status write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import urllib3
+
+from healthdemo_operator import names, probe_counters
+from healthdemo_operator.kube import ApiException, Kube, KubeletRefused
+from healthdemo_operator.probe_counters import ProbeCounts
+from healthdemo_operator.recording import PodCounters
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = float(os.environ.get("HEALTHDEMO_KUBELET_POLL_SECONDS", "5"))
+# A Pod's last known counts are kept this long after its node stopped showing them.
+FORGET_AFTER = timedelta(minutes=10)
+PATH = "/metrics/probes"
+INSECURE_TLS_VARIABLE = "HEALTHDEMO_KUBELET_INSECURE_TLS"
+
+
+def tls_verify() -> bool:
+    """Off only on request: kind's and minikube's kubelets serve self-signed certificates."""
+    return os.environ.get(INSECURE_TLS_VARIABLE, "").lower() not in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one node's kubelet said, and when; or why it could not be read."""
+
+    node: str
+    at: datetime
+    pods: Mapping[str, ProbeCounts] | None  # Pod UID → counts; None when `error`
+    error: str | None = None
+
+
+def explain(node: str, address: str, exc: Exception) -> str:
+    """One line a user can act on."""
+    if isinstance(exc, KubeletRefused) and exc.status == 403:
+        return (
+            f"the kubelet of node {node} refused to show its probe counters: grant `get` on "
+            "`nodes/metrics` (deploy/rbac.yaml)"
+        )
+    if isinstance(exc, KubeletRefused) and exc.status == 401:
+        return (
+            f"the kubelet of node {node} did not accept the operator's credentials "
+            "(kubelet authentication.webhook must be enabled)"
+        )
+    if isinstance(exc, urllib3.exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return (
+            f"the kubelet of node {node} ({address}) serves a certificate the cluster CA did not "
+            f"sign; where kubelets use self-signed certificates (kind, minikube) set "
+            f"{INSECURE_TLS_VARIABLE}=true"
+        )
+    if isinstance(exc, ApiException):
+        return f"could not read Node {node}: {exc.status} {exc.reason}"
+    return (
+        f"cannot reach the kubelet of node {node} at {address} ({type(exc).__name__}); an "
+        "operator outside the cluster network cannot read the kubelet's probe counters"
+    )
+
+
+class KubeletCounters:
+    def __init__(
+        self,
+        kube: Callable[[], Kube],
+        *,
+        on_change: Callable[[str, set[str] | None], None],
+        poll_seconds: float = POLL_SECONDS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._kube = kube
+        # Told (node, Pod UIDs whose counts moved), or (node, None) when every Pod there is
+        # concerned: the node became readable, or stopped being.
+        self._on_change = on_change
+        self.poll_seconds = poll_seconds
+        self._clock = clock
+        self.readings: dict[str, Reading] = {}
+        self._endpoints: dict[str, tuple[str, int]] = {}
+        self._inflight: dict[str, asyncio.Task[Reading]] = {}
+        self._seen: dict[str, tuple[ProbeCounts, datetime]] = {}  # Pod UID → last counts shown
+        self.reads = 0
+
+    def latest(self, node: str | None) -> Reading | None:
+        return self.readings.get(node) if node else None
+
+    def pod(self, uid: str, node: str) -> PodCounters:
+        """What the kubelet last showed for one Pod, and whether its node can be read now."""
+        reading = self.readings.get(node)
+        seen = self._seen.get(uid)
+        return PodCounters(
+            counts=seen[0] if seen else None,
+            at=seen[1] if seen else None,
+            error=reading.error if reading else None,
+        )
+
+    async def refresh(self, node: str) -> Reading:
+        """A read that starts now (concurrent callers share one request)."""
+        task = self._inflight.get(node)
+        if task is None:
+            task = asyncio.create_task(self._read(node))
+            self._inflight[node] = task
+            task.add_done_callback(lambda _: self._inflight.pop(node, None))
+        return await asyncio.shield(task)
+
+    async def _read(self, node: str) -> Reading:
+        address = node
+        try:
+            endpoint = self._endpoints.get(node)
+            if endpoint is None:
+                endpoint = await asyncio.to_thread(self._kube().kubelet_endpoint, node)
+                self._endpoints[node] = endpoint
+            address = endpoint[0]
+            text = await asyncio.to_thread(self._kube().kubelet_get, *endpoint, PATH)
+            reading = Reading(node, self._clock(), probe_counters.parse(text, names.CONTAINER_NAME))
+        except Exception as exc:
+            self._endpoints.pop(node, None)  # the kubelet may have moved: look it up again
+            reading = Reading(node, self._clock(), None, explain(node, address, exc))
+            before = self.readings.get(node)
+            if before is None or before.error != reading.error:
+                logger.warning("%s", reading.error)
+        self.reads += 1
+        for uid, counts in (reading.pods or {}).items():
+            self._seen[uid] = (counts, reading.at)
+        self._notify(self.readings.get(node), reading)
+        self.readings[node] = reading
+        return reading
+
+    def _notify(self, before: Reading | None, after: Reading) -> None:
+        if before is None or before.error != after.error:
+            self._on_change(after.node, None)
+            return
+        old, new = before.pods or {}, after.pods or {}
+        moved = {uid for uid in old.keys() | new.keys() if old.get(uid) != new.get(uid)}
+        if moved:
+            self._on_change(after.node, moved)
+
+    async def run(self, nodes: Callable[[], set[str]]) -> None:
+        """Read every node that runs one of our Pods, every `poll_seconds`, until cancelled."""
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            wanted = nodes()
+            for gone in self.readings.keys() - wanted:
+                del self.readings[gone]
+            await asyncio.gather(*(self.refresh(node) for node in wanted))
+            stale = self._clock() - FORGET_AFTER
+            for uid in [uid for uid, (_, at) in self._seen.items() if at < stale]:
+                del self._seen[uid]

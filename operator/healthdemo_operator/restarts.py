@@ -1,0 +1,141 @@
+"""Why each restart happened, from the best evidence there is. Pure.
+
+Every restart gets its own history item, also when several happened while the operator was
+away. What the item can say depends on what is left of it:
+
+1. `Journal` — our webapp's own account (emptyDir + termination message, never rate-limited):
+   "sigterm" is the kubelet's kill (the Pod lives on, so a probe killed it), "crash" a crash.
+   Exact for every restart the journal still tells.
+2. `Runtime` — the container runtime's `lastState.terminated`, for the newest restart only:
+   `OOMKilled`, or an exit code.
+3. `KillingEvent` — the kubelet's "failed liveness probe" Event, for a container that keeps no
+   journal. The kubelet stops posting Events after about 25 per Pod and type, so once the Pod's
+   budget may be spent, a missing Killing Event proves nothing: the cause is `Unknown`.
+
+An item whose details are gone keeps its place (restart number, Pod) with `reason: Unknown`,
+`time: null` and a `detail` saying why, so the count of items always equals the count of
+restarts and a lower bound is visible as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from healthdemo_operator.journal import ContainerEnd, Journal
+from healthdemo_operator.ledger import PodEntry
+from healthdemo_operator.observations import EventView, PodView, Termination
+from healthdemo_operator.timestamps import format_time
+
+Reason = Literal["LivenessProbe", "Crash", "OOMKilled", "Exited", "Unknown"]
+Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
+REASONS: tuple[Reason, ...] = ("LivenessProbe", "Crash", "OOMKilled", "Exited", "Unknown")
+# The kubelet's Event spam filter: a burst of 25 per Pod and Event type, then 1 per 5 minutes.
+EVENT_BURST = 25
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: Reason
+    evidence: Evidence
+    detail: str | None = None
+
+
+def liveness_kills(pod_uid: str, events: Sequence[EventView]) -> int:
+    """How many times the kubelet said it killed this Pod's container for its liveness probe."""
+    return sum(e.count for e in events if e.pod_uid == pod_uid and e.is_liveness_kill)
+
+
+def events_complete(entry: PodEntry) -> bool:
+    """Whether the kubelet can still have posted every Normal Event (Killing is one) about it."""
+    return entry.normal_events < EVENT_BURST - 1
+
+
+def from_runtime(termination: Termination) -> Verdict:
+    if termination.reason == "OOMKilled":
+        return Verdict("OOMKilled", "Runtime")
+    return Verdict("Crash" if termination.exit_code != 0 else "Exited", "Runtime")
+
+
+def from_journal(end: ContainerEnd, runtime: Termination | None) -> Verdict:
+    if runtime is not None and runtime.reason == "OOMKilled":
+        return Verdict("OOMKilled", "Runtime")
+    if end.cause == "sigterm":
+        return Verdict("LivenessProbe", "Journal")
+    if end.cause == "crash":
+        return Verdict("Crash", "Journal")
+    if runtime is not None:  # it ended without a word: the runtime knows how
+        return from_runtime(runtime)
+    return Verdict(
+        "Unknown", "Journal", "the container ended without a word (killed by the kernel?)"
+    )
+
+
+def judge(
+    pod: PodView,
+    entry: PodEntry,
+    index: int,
+    events: Sequence[EventView],
+) -> Verdict:
+    """The cause of restart number `index + 1` of `pod` (container `index` ended).
+
+    May pair a Killing Event with it (`entry.kills`): call in restart order.
+    """
+    newest = index == pod.restart_count - 1
+    runtime = pod.last_termination if newest else None
+    journal: Journal | None = pod.journal
+    if journal is not None:
+        end = journal.ends.get(index)
+        if end is not None:
+            return from_journal(end, runtime)
+        if runtime is not None:
+            return from_runtime(runtime)
+        if index < journal.oldest:
+            return Verdict(
+                "Unknown", "None", "more restarts than the webapp's journal keeps happened unseen"
+            )
+        return Verdict("Unknown", "None", "the webapp's journal does not tell this restart")
+    if liveness_kills(pod.uid, events) > entry.kills:
+        entry.kills += 1
+        return Verdict("LivenessProbe", "KillingEvent")
+    if runtime is not None and runtime.reason == "OOMKilled":
+        return Verdict("OOMKilled", "Runtime")
+    if not events_complete(entry):
+        return Verdict(
+            "Unknown",
+            "None",
+            "the container keeps no journal and the kubelet stopped posting Events about the "
+            "Pod (at most about 25): a liveness kill would not show",
+        )
+    if runtime is not None:
+        return from_runtime(runtime)
+    return Verdict(
+        "Unknown", "None", "not a liveness kill; the kubelet keeps only the newest restart's end"
+    )
+
+
+def item_for(pod: PodView, index: int, verdict: Verdict, *, threshold: int) -> dict[str, Any]:
+    """The history item of restart `index + 1` of `pod`."""
+    newest = index == pod.restart_count - 1
+    runtime = pod.last_termination if newest else None
+    end = pod.journal.ends.get(index) if pod.journal is not None else None
+    when = (runtime.finished_at if runtime else None) or (end.at if end else None)
+    exit_code = runtime.exit_code if runtime else (end.exit_code if end else None)
+    item: dict[str, Any] = {
+        "time": format_time(when),
+        "reason": verdict.reason,
+        "exitCode": exit_code,
+        # The kubelet kills after exactly failureThreshold failures in a row.
+        "probeFailures": threshold if verdict.reason == "LivenessProbe" else 0,
+        "recoverySeconds": None,
+        "podName": pod.name,
+        "containerID": runtime.container_id if runtime else None,
+        "restart": index + 1,
+        "evidence": verdict.evidence,
+    }
+    if end is not None and end.failing_since is not None and verdict.reason == "LivenessProbe":
+        item["failingSince"] = format_time(end.failing_since)
+    if verdict.detail:
+        item["detail"] = verdict.detail
+    return item
