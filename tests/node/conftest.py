@@ -29,6 +29,9 @@ from ..conftest import REQUIRE_NODE, eventually, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_POD = ROOT / "deploy" / "pod-healthcheck.yaml"
+# The kubelet's CrashLoopBackOff grows 10 s, 20 s, ... 300 s; capped at 2 s here, so that one Pod
+# can go through the eight and more liveness restarts the exact-count tests need in minutes.
+RESTART_BACKOFF_SECONDS = 2.0
 
 
 @dataclass
@@ -152,7 +155,13 @@ def cluster(
         controllers=node.CONTROLLERS,
     )
     plane.start()
-    worker = node.Node(plane, binaries=node_binaries, images=[node_images], lock_timeout=120)
+    worker = node.Node(
+        plane,
+        binaries=node_binaries,
+        images=[node_images],
+        lock_timeout=120,
+        max_restart_backoff=RESTART_BACKOFF_SECONDS,
+    )
     try:
         worker.start()
     except node.NodeBusy as exc:

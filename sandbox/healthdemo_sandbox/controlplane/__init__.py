@@ -170,13 +170,14 @@ class ControlPlane:
             self.server + path,
             headers={"Authorization": f"Bearer {self.users[user].token}"},
         )
-        with urllib.request.urlopen(request, context=self._ssl_context(), timeout=5) as response:
+        with urllib.request.urlopen(request, context=self.ssl_context(), timeout=5) as response:
             return json.loads(response.read())
 
-    # -- internals -------------------------------------------------------------------------------
-
-    def _ssl_context(self) -> ssl.SSLContext:
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts the cluster CA: the API server's certificate and the kubelet's."""
         return ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+
+    # -- internals -------------------------------------------------------------------------------
 
     def _write_files(self) -> None:
         pki = self.workdir / "pki"
@@ -290,7 +291,7 @@ class ControlPlane:
                 self.server + "/readyz",
                 headers={"Authorization": f"Bearer {self.users['admin'].token}"},
             )
-            with urllib.request.urlopen(request, context=self._ssl_context(), timeout=2) as resp:
+            with urllib.request.urlopen(request, context=self.ssl_context(), timeout=2) as resp:
                 return bool(resp.status == 200)
 
         self.timings["kube-apiserver"] = apiserver.wait_until(ready, what="ready", timeout=60)

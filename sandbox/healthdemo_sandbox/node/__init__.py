@@ -38,6 +38,7 @@ import ipaddress
 import logging
 import ssl
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -129,6 +130,7 @@ class Node:
         images: Sequence[Path] = (),
         keep_images: bool = True,
         lock_timeout: float = 0,
+        max_restart_backoff: float | None = None,
     ) -> None:
         if any(map(_is_loopback, (controlplane.advertise_address, controlplane.bind_address))):
             raise ValueError(
@@ -150,6 +152,7 @@ class Node:
         self.archives = list(images)
         self.keep_images = keep_images
         self.lock_timeout = lock_timeout
+        self.max_restart_backoff = max_restart_backoff
         self.scope = scope_for(self.state_dir)
         self.logs = self.state_dir / "logs"
         self.containerd = Containerd(
@@ -244,6 +247,20 @@ class Node:
         node: dict[str, Any] = self.controlplane.get_json(f"/api/v1/nodes/{self.name}")
         return node
 
+    def kubelet_get(self, path: str, user: str = "admin") -> tuple[int, str]:
+        """GET `path` from this node's kubelet as `user` (a control-plane user's token; the
+        kubelet asks the API server whether the user may): the HTTP status and the body."""
+        request = urllib.request.Request(
+            f"https://{self.node_ip}:{self.kubelet_port}{path}",
+            headers={"Authorization": f"Bearer {self.controlplane.users[user].token}"},
+        )
+        context = self.controlplane.ssl_context()
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+
     def ready(self) -> bool:
         """The Node's Ready condition is True."""
         try:
@@ -317,7 +334,12 @@ class Node:
         )
         self.kubelet_port = free_port(self.node_ip)
         config = kubelet.configuration(
-            files, self.containerd.endpoint, self.node_ip, self.kubelet_port, free_port()
+            files,
+            self.containerd.endpoint,
+            self.node_ip,
+            self.kubelet_port,
+            free_port(),
+            max_restart_backoff=self.max_restart_backoff,
         )
         path = kubelet.write_config(self.state_dir / "kubelet" / "config.yaml", config)
         kubelet.prepare_cgroups()

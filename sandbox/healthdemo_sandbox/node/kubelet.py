@@ -54,8 +54,22 @@ class KubeletFiles:
 
 
 def configuration(
-    files: KubeletFiles, runtime_endpoint: str, address: str, port: int, healthz_port: int
+    files: KubeletFiles,
+    runtime_endpoint: str,
+    address: str,
+    port: int,
+    healthz_port: int,
+    *,
+    max_restart_backoff: float | None = None,
 ) -> dict[str, Any]:
+    """The kubelet's settings; `max_restart_backoff` caps CrashLoopBackOff (default 300 s), for
+    tests that need many restarts of one container in minutes (alpha gate, 1 s to 300 s)."""
+    capped: dict[str, Any] = {}
+    if max_restart_backoff is not None:
+        capped = {
+            "featureGates": {"KubeletCrashLoopBackOffMax": True},
+            "crashLoopBackOff": {"maxContainerRestartPeriod": f"{max_restart_backoff:g}s"},
+        }
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -86,6 +100,7 @@ def configuration(
         "evictionHard": EVICTION_HARD,
         "serializeImagePulls": False,
         "registerNode": True,
+        **capped,
     }
 
 

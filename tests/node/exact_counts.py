@@ -1,0 +1,148 @@
+"""Shared by the exact-count tests on the real node: drive one webapp Pod far past the kubelet's
+Event budget, and take the truth from sources independent of the operator — the kubelet's own
+`prober_probe_total` (read as admin from its `/metrics/probes`), the Pod status, and the webapp's
+own counters."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from ..conftest import eventually, http_json
+from .conftest import Cluster
+
+# Below the threshold: each round fails twice, then succeeds; at it: a liveness restart.
+PROBE = {"periodSeconds": 1, "timeoutSeconds": 1, "failureThreshold": 3}
+ROUNDS = 20  # 2 failed answers each: 40
+RESTARTS = 8  # 3 failed answers each (the threshold): 24
+EVENT_BURST = 25  # the kubelet's spam filter: Events per Pod and type before it throttles
+
+_SERIES = re.compile(r"^prober_probe_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_KUBELET_OK = re.compile(
+    r'^webapp_probe_requests_total\{(?=[^}]*probe="liveness")(?=[^}]*result="success")'
+    r'(?=[^}]*source="kubelet")[^}]*\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+def kubelet_probe_totals(cluster: Cluster, pod_uid: str) -> dict[tuple[str, str], int]:
+    """The kubelet's (probe_type, result) → count for one Pod, read as admin."""
+    code, text = cluster.node.kubelet_get("/metrics/probes")
+    assert code == 200, text
+    totals: dict[tuple[str, str], int] = {}
+    for series in _SERIES.finditer(text):
+        labels = dict(_LABEL.findall(series["labels"]))
+        if labels.get("pod_uid") == pod_uid:
+            key = (labels["probe_type"], labels["result"])
+            totals[key] = totals.get(key, 0) + int(float(series["value"]))
+    return totals
+
+
+def liveness_events(cluster: Cluster, pod: str, namespace: str) -> int:
+    """Failed liveness probes as the kubelet's Events tell them (they run out)."""
+    return sum(
+        e.get("count") or 1
+        for e in cluster.events(pod, namespace)
+        if e["type"] == "Warning" and e["message"].startswith("Liveness probe failed")
+    )
+
+
+@dataclass
+class Webapp:
+    """The HealthDemo's Pod, reached at its IP from this host."""
+
+    cluster: Cluster
+    namespace: str
+    name: str
+
+    @property
+    def pod_name(self) -> str:
+        return f"{self.name}-webapp"
+
+    def pod(self) -> dict[str, Any]:
+        return self.cluster.get("pod", self.pod_name, self.namespace)
+
+    def restarts(self) -> int:
+        statuses = self.pod()["status"].get("containerStatuses") or [{}]
+        return int(statuses[0].get("restartCount", 0))
+
+    def status(self) -> dict[str, Any]:
+        found: dict[str, Any] = (
+            self.cluster.get("healthdemo", self.name, self.namespace).get("status") or {}
+        )
+        return found
+
+    def url(self) -> str:
+        ready = self.cluster.wait_ready(self.pod_name, self.namespace, timeout=90)
+        return f"http://{ready['status']['podIP']}:5000"
+
+    def call(self, path: str, method: str = "GET") -> tuple[int, Any] | None:
+        """None while the container is not there to answer (it is being restarted)."""
+        try:
+            return http_json(self.url() + path, method=method)
+        except OSError:
+            return None
+
+    def journal(self) -> dict[str, Any]:
+        """The webapp's own Pod-wide counters (they outlive its containers)."""
+        answer = eventually(lambda: self.call("/"), timeout=60, what=f"{self.name} answers")
+        found: dict[str, Any] = answer[1]["pod"]
+        return found
+
+    def kubelet_successes(self) -> int:
+        """Successful liveness answers to the kubelet in this container (the webapp's /metrics)."""
+        text = eventually(self._metrics_text, timeout=60, what=f"{self.name}'s /metrics")
+        return sum(int(float(v)) for v in _KUBELET_OK.findall(text))
+
+    def _metrics_text(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.url() + "/metrics", timeout=5) as response:
+                text: str = response.read().decode()
+                return text
+        except OSError:
+            return None
+
+    # -- the story -----------------------------------------------------------------------------
+
+    def fail_below_the_threshold(self) -> None:
+        """Two failed liveness answers, then a successful one: no restart."""
+        before = int(self.journal()["livenessFailures"])
+        restarts = self.restarts()
+        assert self.call("/fail-next?count=2", method="POST") == (200, {"failNext": 2})
+        eventually(
+            lambda: int(self.journal()["livenessFailures"]) == before + 2,
+            timeout=30,
+            what="2 failed liveness answers",
+        )
+        successes = self.kubelet_successes()
+        eventually(
+            lambda: self.kubelet_successes() > successes, timeout=30, what="a successful answer"
+        )
+        assert self.restarts() == restarts, "a round below the threshold restarted the container"
+
+    def fail_until_restarted(self) -> None:
+        """/start-failing: the kubelet kills the container after the threshold, and restarts it."""
+        restarts = self.restarts()
+        eventually(
+            lambda: (self.call("/start-failing", method="POST") or (0,))[0] == 200,
+            timeout=60,
+            what="start-failing",
+        )
+        eventually(lambda: self.restarts() > restarts, timeout=90, what=f"restart {restarts + 1}")
+        self.journal()  # the new container answers
+
+
+def truth(app: Webapp) -> dict[str, Any]:
+    """What happened, from the kubelet and the webapp, never from the operator."""
+    pod = app.pod()
+    totals = kubelet_probe_totals(app.cluster, pod["metadata"]["uid"])
+    (container,) = pod["status"]["containerStatuses"]
+    return {
+        "restarts": container["restartCount"],
+        "kubeletFailures": totals.get(("Liveness", "failed"), 0),
+        "webappFailures": int(app.journal()["livenessFailures"]),
+        "eventFailures": liveness_events(app.cluster, app.pod_name, app.namespace),
+    }
