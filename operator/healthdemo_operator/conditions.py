@@ -25,7 +25,9 @@ class Problem:
 
 def phase_of(
     pod: PodView | None,
+    *,
     problem: Problem | None,
+    episode: Mapping[str, Any] | None,
     status: Mapping[str, Any],
     spec: Mapping[str, Any],
     now: datetime,
@@ -39,7 +41,6 @@ def phase_of(
         return "ImagePullError", None
     if pod.waiting_reason == "CrashLoopBackOff":
         return "CrashLoopBackOff", None
-    episode = (status.get("accounting") or {}).get("episode")
     if pod.running_since is not None:
         if episode:
             liveness = spec["livenessProbe"]

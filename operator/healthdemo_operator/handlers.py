@@ -1,21 +1,21 @@
 """Kopf handlers: read them top to bottom like Kopf's own examples.
 
-1. Settings and login.
+1. Settings and login; the server filters what is watched.
 2. Indexes: HealthDemos by UID, our Pods by owner UID, kubelet Events by Pod UID. Kopf fills them
-   from the initial listing before any other handler runs, so the recorder never works from a
+   from the initial listing before any other handler runs, so the controller never works from a
    half-listed cache.
-3. The Pod's lifecycle: create/resume/spec-update handlers keep exactly one current Pod (and the
-   recorder brings back a Pod that someone deleted).
-4. Watch handlers: any change to a HealthDemo, its Pod or its Pod's Events queues the HealthDemo
-   for the recorder (`controller.Controller`), the single writer of its status.
+3. Watch handlers: any change to a HealthDemo (created, resumed, spec changed), its Pod or its
+   Pod's Events queues the HealthDemo for the controller (`controller.Controller`), whose one
+   reconcile creates, replaces or repairs the Pod and writes the status.
 
-Handlers are async so that they share the event loop with the recorder; blocking API calls go
-to a thread with `asyncio.to_thread`.
+Kopf keeps no bookkeeping on our objects (no progress or diff-base annotations): a reconcile
+compares the spec's generation with the one the Pod was built from, so there is nothing to
+remember between runs but the status itself. Handlers are async so that they share the event
+loop with the controller.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import random
@@ -23,13 +23,15 @@ from typing import Any
 
 import kopf
 
-from healthdemo_operator import kubelet_counters, lifecycle, names, podspec
+from healthdemo_operator import kubelet_counters, names
 from healthdemo_operator.controller import Controller
-from healthdemo_operator.kube import ApiException, Kube
-from healthdemo_operator.observations import current_pod, event_view, is_relevant_event, pod_view
+from healthdemo_operator.kube import Kube
+from healthdemo_operator.observations import KUBELET, event_view, owner_uid, pod_view
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
+OUR_PODS_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.COMPONENT}"
+KUBELET_POD_EVENTS = f"involvedObject.kind=Pod,source={KUBELET}"
 
 
 # -- 1. settings and login -------------------------------------------------------------------
@@ -37,11 +39,10 @@ OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Kopf's bookkeeping goes to annotations under our group, never into .status (ours alone).
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.GROUP, key="last-handled-configuration"
-    )
+    # Only what we need leaves the API server: our Pods, and the kubelet's Events about Pods
+    # (the rest of a busy cluster's Events never reaches Python).
+    settings.watching.label_selectors["v1", "pods"] = OUR_PODS_SELECTOR
+    settings.watching.field_selectors["v1", "events"] = KUBELET_POD_EVENTS
     # We post our own Events (kube.post_event), with reasons a user can act on; Kopf's automatic
     # Events from its log lines would be a second, noisier channel.
     settings.posting.enabled = False
@@ -100,15 +101,15 @@ def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
 @kopf.index("v1", "pods", labels=OUR_PODS)
 def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
     """Pod UID → HealthDemo UID, so an Event finds its HealthDemo without a scan."""
-    owner = podspec.owner_uid(body)
+    owner = owner_uid(body.get("metadata") or {})
     return {uid: owner} if owner else None
 
 
 def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
-    """Cheap, client-side filter: the watch streams every Event of the namespaces. Every kubelet
-    Event about our Pods is kept (as a slim view): they all count against its Event budget."""
+    """The server sends only the kubelet's Events about Pods; the name says whether the Pod is
+    ours. Every one of them is kept (as a slim view): they all count against its Event budget."""
     involved = body.get("involvedObject") or {}
-    return is_relevant_event(body) and str(involved.get("name", "")).endswith(names.POD_SUFFIX)
+    return str(involved.get("name", "")).endswith(names.POD_SUFFIX)
 
 
 @kopf.index("v1", "events", when=_kubelet_event_about_our_pod)
@@ -118,8 +119,8 @@ def events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
 
 
 @kopf.on.startup()
-async def start_recorder(memo: kopf.Memo, **indexes: Any) -> None:
-    """Kopf hands the (still empty) indexes to startup handlers; the recorder keeps them."""
+async def start_controller(memo: kopf.Memo, **indexes: Any) -> None:
+    """Kopf hands the (still empty) indexes to startup handlers; the controller keeps them."""
     memo.controller = Controller(
         healthdemos=indexes["healthdemos"],
         pods=indexes["pods_by_owner"],
@@ -130,13 +131,13 @@ async def start_recorder(memo: kopf.Memo, **indexes: Any) -> None:
 
 
 @kopf.on.cleanup()
-async def stop_recorder(memo: kopf.Memo, **_: Any) -> None:
+async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     await memo.controller.stop()
 
 
 @kopf.on.probe(id="recorder")
 async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
-    """Shown at the --liveness endpoint: how busy the recorder is."""
+    """Shown at the --liveness endpoint: how busy the controller is."""
     controller: Controller = memo.controller
     stats = controller.stats
     return {
@@ -148,54 +149,7 @@ async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     }
 
 
-# -- 3. the Pod's lifecycle ------------------------------------------------------------------
-
-
-@kopf.on.resume(*HEALTHDEMOS, backoff=2)
-@kopf.on.create(*HEALTHDEMOS, backoff=2)
-@kopf.on.update(*HEALTHDEMOS, field="spec", backoff=2)
-async def run_pod(
-    *,
-    body: kopf.Body,
-    uid: str,
-    reason: str,
-    retry: int,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **_: Any,
-) -> None:
-    """Ensure the HealthDemo's Pod: valid input, our own Pod, built from the current spec."""
-    controller: Controller = memo.controller
-    watched = current_pod(list(controller.pods.get(uid, ())))
-    if watched is not None and watched.generation != body.get("metadata", {}).get("generation"):
-        await controller.read_before_deleting(watched)  # it may be replaced: final counts first
-    ensure = functools.partial(
-        lifecycle.ensure_pod,
-        controller.kube,
-        body,
-        expect_missing=reason == kopf.Reason.CREATE and retry == 0,
-        watched=watched,
-    )
-    try:
-        result = await asyncio.to_thread(ensure)
-    except ApiException as exc:
-        if exc.status == 429 or exc.status >= 500:  # the API server is busy or ailing: soon again
-            raise kopf.TemporaryError(f"API server answered {exc.status}", delay=2) from exc
-        raise
-    controller.note(uid, result)
-    if result.outcome is lifecycle.Outcome.INVALID:
-        # No retry storm: nothing changes until the user edits the spec (a new update).
-        raise kopf.PermanentError(result.message)
-    if result.outcome is lifecycle.Outcome.OUTDATED:
-        await asyncio.to_thread(
-            controller.kube.post_event, body, "Normal", "ReplacingPod", result.message
-        )
-    if result.outcome in (lifecycle.Outcome.OUTDATED, lifecycle.Outcome.REPLACING):
-        raise kopf.TemporaryError(result.message, delay=1)
-    logger.info("%s", result.message or result.outcome.value)
-
-
-# -- 4. watching: note the change, let the recorder do the work ------------------------------
+# -- 3. watching: note the change, let the controller do the work ------------------------------
 
 
 @kopf.on.event(*HEALTHDEMOS)
@@ -212,7 +166,7 @@ async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
     controller: Controller = memo.controller
     view = pod_view(body)
     if type == "DELETED":
-        # Its last status still counts; the recorder also brings a missing Pod back.
+        # Its last status still counts; the reconcile also brings a missing Pod back.
         controller.pod_deleted(view)
     else:
         controller.enqueue(view.owner_uid)

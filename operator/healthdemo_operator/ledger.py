@@ -7,6 +7,7 @@ it). Written in the same status update as the totals it explains.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,10 @@ class Ledger:
                     pods[entry.pod].failures += entry.count
         gaps = [Gap(g["reason"], g["message"], g.get("at")) for g in raw.get("gaps") or []]
         return cls(pods=pods, events=events, episode=raw.get("episode"), gaps=gaps)
+
+    def copy(self) -> Ledger:
+        """A copy to count on: the original stays as written until the write succeeds."""
+        return copy.deepcopy(self)
 
     def add_gap(self, reason: str, message: str, at: str | None) -> None:
         if all(g.message != message for g in self.gaps):

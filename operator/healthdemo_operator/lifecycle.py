@@ -1,25 +1,64 @@
-"""Keep exactly one up-to-date Pod per HealthDemo: create it, replace it on a spec change, and
-never touch a Pod that is not ours."""
+"""Keep exactly one up-to-date Pod per HealthDemo: decide (pure), then act (one API step).
+
+`plan` looks only at what the watch already delivered, so a HealthDemo whose Pod is fine costs
+no request at all (an operator restart with 1,000 HealthDemos makes no 1,000 GETs); `create`
+and `replace` are the only calls that change a Pod, and they never touch one that is not ours.
+"""
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from healthdemo_operator import podspec
 from healthdemo_operator.kube import ApiException, Kube
-from healthdemo_operator.observations import PodView
+from healthdemo_operator.observations import PodView, current_pod, pod_view
+
+
+class Action(enum.Enum):
+    INVALID = "invalid"  # the spec is wrong in a way the schema cannot catch: no Pod
+    KEEP = "keep"  # the live Pod was built from the current generation
+    CREATE = "create"  # no Pod of ours, live or terminating
+    REPLACE = "replace"  # the live Pod was built from an older spec: delete it, then create
+    WAIT = "wait"  # our old Pod is still terminating: create once it is gone
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    pod: PodView | None = None  # the Pod to keep or replace
+    message: str = ""
+
+
+def plan(healthdemo: Mapping[str, Any], pods: Sequence[PodView]) -> Plan:
+    """The next step towards the Pod the HealthDemo asks for, from the watched Pods alone."""
+    meta = healthdemo["metadata"]
+    problems = podspec.validate(meta["name"], podspec.effective(healthdemo.get("spec")))
+    if problems:
+        return Plan(Action.INVALID, message="; ".join(problems))
+    live = current_pod(pods)
+    generation = int(meta.get("generation") or 1)
+    if live is not None:
+        if live.generation is None or live.generation == generation:
+            return Plan(Action.KEEP, live)
+        return Plan(
+            Action.REPLACE,
+            live,
+            f"the spec changed (generation {live.generation} → {generation}): probes are "
+            f"immutable on a Pod, so Pod {live.name} is being replaced",
+        )
+    if any(p.deleting and not p.gone for p in pods):
+        return Plan(Action.WAIT, message=f"waiting for Pod {podspec.pod_name(meta['name'])} to go")
+    return Plan(Action.CREATE)
 
 
 class Outcome(enum.Enum):
-    INVALID = "invalid"  # the spec is wrong in a way the schema cannot catch: no Pod
     CREATED = "created"
-    CURRENT = "current"  # exists and was built from the current generation
-    OUTDATED = "outdated"  # built from an older spec: deleted now, to be created again
-    REPLACING = "replacing"  # the old Pod is still terminating; create once it is gone
+    EXISTS = "exists"  # ours already: the watch has not delivered it yet
+    DELETED = "deleted"  # the outdated Pod is going; its deletion brings the next step
     TAKEN = "taken"  # a Pod with our name belongs to someone else
     CLOSING = "closing"  # the namespace is being deleted: nothing may be created in it
 
@@ -38,68 +77,37 @@ def _namespace_terminating(exc: ApiException) -> bool:
     return any(c.get("reason") == "NamespaceTerminating" for c in details.get("causes") or [])
 
 
-def ensure_pod(
-    kube: Kube,
-    healthdemo: Mapping[str, Any],
-    *,
-    expect_missing: bool = False,
-    watched: PodView | None = None,
-) -> Result:
-    """One step towards the Pod the HealthDemo asks for; call again until CREATED or CURRENT.
+def create(kube: Kube, healthdemo: Mapping[str, Any], *, look_first: bool = False) -> Result:
+    """Create the Pod; on a name conflict, find out whose Pod holds the name.
 
-    `expect_missing` (a brand-new HealthDemo): try to create first and look only on a conflict,
-    which saves a round trip where it counts, between `kubectl apply` and the Pod.
-    `watched`: the live Pod the watch already delivered; if it is ours and current, no request
-    is made at all (an operator restart with 1,000 HealthDemos then costs no 1,000 GETs).
+    Creating first saves a round trip where it counts, between `kubectl apply` and the Pod;
+    `look_first` (a squatter held the name last time) reads first, as a squatter usually stays.
     """
     meta = healthdemo["metadata"]
-    problems = podspec.validate(meta["name"], podspec.effective(healthdemo.get("spec")))
-    if problems:
-        return Result(Outcome.INVALID, "; ".join(problems))
-    generation = int(meta.get("generation") or 1)
-    if (
-        watched is not None
-        and watched.owner_uid == meta["uid"]
-        and watched.generation == generation
-        and not watched.deleting
-    ):
-        return Result(Outcome.CURRENT)
     name = podspec.pod_name(meta["name"])
-    existing = None if expect_missing else kube.read_pod(meta["namespace"], name)
+    existing = kube.read_pod(meta["namespace"], name) if look_first else None
     if existing is None:
-        created = _create(kube, healthdemo, name)
-        if created.outcome is not Outcome.REPLACING or not expect_missing:
-            return created
-        existing = kube.read_pod(meta["namespace"], name)  # it exists: whose, and how old?
-        if existing is None:
-            return created
-    if podspec.owner_uid(existing) != meta["uid"]:
+        try:
+            kube.create_pod(podspec.build_pod(healthdemo))
+            return Result(Outcome.CREATED, f"created Pod {name}")
+        except ApiException as exc:
+            if exc.status == 403 and _namespace_terminating(exc):
+                return Result(Outcome.CLOSING, f"namespace {meta['namespace']} is terminating")
+            if exc.status != 409:
+                raise
+        existing = kube.read_pod(meta["namespace"], name)
+        if existing is None:  # deleted in between: the next attempt creates it
+            return Result(Outcome.EXISTS, f"Pod {name} was just deleted")
+    if pod_view(existing).owner_uid != meta["uid"]:
         return Result(
             Outcome.TAKEN,
             f"a Pod named {name} already exists and is not owned by this HealthDemo; delete or "
             "rename that Pod, or rename the HealthDemo",
         )
-    if existing["metadata"].get("deletionTimestamp"):
-        return Result(Outcome.REPLACING, f"waiting for Pod {name} to terminate")
-    built = podspec.built_generation(existing)
-    if built is not None and built != generation:
-        kube.delete_pod(meta["namespace"], name, existing["metadata"]["uid"])
-        return Result(
-            Outcome.OUTDATED,
-            f"the spec changed (generation {built} → {generation}): probes are immutable on a "
-            f"Pod, so Pod {name} is being replaced",
-        )
-    return Result(Outcome.CURRENT)
+    return Result(Outcome.EXISTS, f"Pod {name} exists")
 
 
-def _create(kube: Kube, healthdemo: Mapping[str, Any], name: str) -> Result:
-    namespace = healthdemo["metadata"]["namespace"]
-    try:
-        kube.create_pod(podspec.build_pod(healthdemo))
-    except ApiException as exc:
-        if exc.status == 409:  # it exists already (or a recreate raced us): look again
-            return Result(Outcome.REPLACING, f"Pod {name} already exists")
-        if exc.status == 403 and _namespace_terminating(exc):
-            return Result(Outcome.CLOSING, f"namespace {namespace} is terminating")
-        raise
-    return Result(Outcome.CREATED, f"created Pod {name}")
+def replace(kube: Kube, healthdemo: Mapping[str, Any], pod: PodView) -> Result:
+    """Delete exactly that outdated Pod (a UID precondition: never a newer one)."""
+    kube.delete_pod(healthdemo["metadata"]["namespace"], pod.name, pod.uid)
+    return Result(Outcome.DELETED, f"deleted Pod {pod.name} (outdated)")

@@ -71,6 +71,21 @@ def _termination(raw: Mapping[str, Any] | None) -> Termination | None:
     )
 
 
+def owner_uid(meta: Mapping[str, Any]) -> str | None:
+    """The UID of the HealthDemo that controls the object with this metadata, if any."""
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == names.KIND:
+            uid: str | None = ref.get("uid")
+            return uid
+    return None
+
+
+def built_generation(meta: Mapping[str, Any]) -> int | None:
+    """The HealthDemo generation our Pod was built from (its annotation)."""
+    raw = (meta.get("annotations") or {}).get(names.ANNOTATION_GENERATION)
+    return int(raw) if raw and raw.isdigit() else None
+
+
 def pod_view(pod: Mapping[str, Any]) -> PodView:
     """The view of a raw Pod (as Kopf or the API gives it)."""
     meta = pod.get("metadata") or {}
@@ -84,15 +99,6 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
     )
     ready = ready_condition.get("status") == "True" and bool(container.get("ready"))
-    owner = next(
-        (
-            ref.get("uid")
-            for ref in meta.get("ownerReferences") or []
-            if ref.get("controller") and ref.get("kind") == names.KIND
-        ),
-        None,
-    )
-    generation = (meta.get("annotations") or {}).get(names.ANNOTATION_GENERATION)
     deletion = parse_time(meta.get("deletionTimestamp"))
     if deletion is not None:
         deletion -= timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0))
@@ -100,8 +106,8 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     return PodView(
         uid=meta.get("uid", ""),
         name=meta.get("name", ""),
-        owner_uid=owner,
-        generation=int(generation) if generation and generation.isdigit() else None,
+        owner_uid=owner_uid(meta),
+        generation=built_generation(meta),
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         phase=status.get("phase") or "Pending",
@@ -147,13 +153,6 @@ class EventView:
     def is_liveness_kill(self) -> bool:
         """The kubelet's `Killing` Event for a liveness restart ("...failed liveness probe...")."""
         return self.reason == "Killing" and "liveness probe" in self.message
-
-
-def is_relevant_event(event: Mapping[str, Any]) -> bool:
-    """A kubelet Event about a Pod: all of them count against the kubelet's Event budget."""
-    involved = event.get("involvedObject") or {}
-    source = (event.get("source") or {}).get("component") or event.get("reportingComponent")
-    return involved.get("kind") == "Pod" and source == KUBELET
 
 
 def event_view(event: Mapping[str, Any]) -> EventView:

@@ -176,20 +176,3 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
             "volumes": [{"name": JOURNAL_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}],
         },
     }
-
-
-def owner_uid(pod: Mapping[str, Any]) -> str | None:
-    """The UID of the HealthDemo that controls this Pod, if any."""
-    for ref in pod.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == names.KIND:
-            uid: str | None = ref.get("uid")
-            return uid
-    return None
-
-
-def built_generation(pod: Mapping[str, Any]) -> int | None:
-    raw = (pod.get("metadata", {}).get("annotations") or {}).get(names.ANNOTATION_GENERATION)
-    try:
-        return int(raw) if raw is not None else None
-    except ValueError:
-        return None

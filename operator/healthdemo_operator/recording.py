@@ -63,6 +63,7 @@ class Notice:
 @dataclass(frozen=True)
 class Recording:
     status: dict[str, Any]
+    ledger: Ledger  # the typed view of status.accounting
     notices: list[Notice] = field(default_factory=list)
     recheck_after: float | None = None  # seconds until the phase can change with no new signal
 
@@ -87,9 +88,11 @@ class _Recorder:
         pods: Sequence[PodView],
         events: Sequence[EventView],
         counters: Mapping[str, PodCounters],
+        ledger: Ledger | None,
     ) -> None:
         self.status: dict[str, Any] = copy.deepcopy(dict(previous))
-        self.ledger = Ledger.load(self.status.pop("accounting", None), events)
+        raw = self.status.pop("accounting", None)
+        self.ledger = ledger if ledger is not None else Ledger.load(raw, events)
         self.spec, self.now = spec, now
         self.pods, self.events, self.counters = pods, events, counters
         self.notices: list[Notice] = []
@@ -419,6 +422,7 @@ def record(
     pods: Sequence[PodView],
     events: Sequence[EventView],
     counters: Mapping[str, PodCounters] | None = None,
+    ledger: Ledger | None = None,
     problem: Problem | None,
     now: datetime,
 ) -> Recording:
@@ -426,10 +430,17 @@ def record(
 
     `spec` has its defaults filled in; `pods` are the HealthDemo's Pods (live, and deleted ones
     not yet recorded); `events` the kubelet Events about them; `counters` the kubelet's probe
-    counters by Pod UID (for Pods on a node).
+    counters by Pod UID (for Pods on a node); `ledger` the typed `previous["accounting"]` (parsed
+    from it if not given), which this call updates.
     """
     recorder = _Recorder(
-        previous=previous, spec=spec, now=now, pods=pods, events=events, counters=counters or {}
+        previous=previous,
+        spec=spec,
+        now=now,
+        pods=pods,
+        events=events,
+        counters=counters or {},
+        ledger=ledger,
     )
     recorder.count_events()
     recorder.count_kubelet()
@@ -444,7 +455,9 @@ def record(
     status = recorder.finish()
     before: str | None = previous.get("phase")
     phase: Phase
-    phase, recheck = phase_of(pod, problem, status, spec, now)
+    phase, recheck = phase_of(
+        pod, problem=problem, episode=recorder.ledger.episode, status=status, spec=spec, now=now
+    )
     status["phase"] = phase
     status["podName"] = pod.name if pod else pod_name
     status["observedGeneration"] = generation
@@ -480,4 +493,4 @@ def record(
             notices.append(Notice("Warning", "CrashLoopBackOff", pod.waiting_message or ""))
         elif phase == "Invalid" and problem is not None:
             notices.append(Notice("Warning", problem.reason, problem.message))
-    return Recording(status=status, notices=notices, recheck_after=recheck)
+    return Recording(status=status, ledger=recorder.ledger, notices=notices, recheck_after=recheck)

@@ -319,14 +319,16 @@ def test_explain_teaches_the_fields(installed: ControlPlane) -> None:
 
 
 def test_operator_rbac_is_only_what_deploy_grants(installed: ControlPlane) -> None:
-    def can(verb: str, resource: str) -> bool:
+    def can(verb: str, resource: str, *extra: str) -> bool:
         result = installed.kubectl(
-            "auth", "can-i", verb, resource, "-A", user="operator", check=False
+            "auth", "can-i", verb, resource, *extra, "-A", user="operator", check=False
         )
         return result.stdout.strip() == "yes"
 
     assert can("create", "pods")
-    assert can("patch", "healthdemos.demo.example.com/status")
+    # (`resource/status` would ask about an object named "status": the subresource is a flag.)
+    assert can("patch", "healthdemos.demo.example.com", "--subresource=status")
+    assert not can("patch", "healthdemos.demo.example.com")
     assert not can("get", "secrets")
     assert not can("update", "pods")
     assert not can("delete", "healthdemos.demo.example.com")

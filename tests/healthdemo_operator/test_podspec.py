@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_operator import podspec
+from healthdemo_operator.observations import pod_view
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,8 +106,8 @@ def test_pod_is_owned_labelled_and_remembers_its_generation() -> None:
         "demo.example.com/healthdemo-uid": "uid-1",
     }
     assert meta["annotations"]["demo.example.com/generation"] == "3"
-    assert podspec.owner_uid(podspec.build_pod(healthdemo())) == "uid-1"
-    assert podspec.built_generation(podspec.build_pod(healthdemo())) == 3
+    assert pod_view(podspec.build_pod(healthdemo())).owner_uid == "uid-1"
+    assert pod_view(podspec.build_pod(healthdemo())).generation == 3
 
 
 def test_pod_passes_pod_security_restricted() -> None:

@@ -1,0 +1,41 @@
+"""What the controller keeps about one HealthDemo between two reconciles: one record, so that
+forgetting a HealthDemo is one `del` and no fact can outlive the others."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthdemo_operator.conditions import Problem
+from healthdemo_operator.ledger import Ledger
+from healthdemo_operator.observations import EventView, PodView
+
+
+@dataclass
+class Baseline:
+    """The status to build on — what this process last wrote, or read — with its ledger parsed
+    once, and the resourceVersion that guards the next write."""
+
+    status: dict[str, Any]
+    ledger: Ledger
+    resource_version: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any], events: Iterable[EventView]) -> Baseline:
+        status = dict(body.get("status") or {})
+        return cls(
+            status,
+            Ledger.load(status.get("accounting"), events),
+            body["metadata"]["resourceVersion"],
+        )
+
+
+@dataclass
+class Tracked:
+    baseline: Baseline | None = None
+    stale: bool = False  # a write failed or conflicted: trust only a fresh read
+    failures: int = 0  # reconciles failed in a row: the retry back-off
+    problem: Problem | None = None  # why there is no Pod: shown as phase Invalid
+    squatted: bool = False  # a Pod that is not ours holds our Pod's name
+    departed: dict[str, PodView] = field(default_factory=dict)  # deleted, not yet recorded
