@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from healthdemo_operator import lifecycle, podspec
-from healthdemo_operator.conditions import Problem
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.kubelet_counters import KubeletCounters
 from healthdemo_operator.ledger import Ledger
 from healthdemo_operator.lifecycle import Action, Outcome
 from healthdemo_operator.observations import EventView, PodView
+from healthdemo_operator.phase import Problem
 from healthdemo_operator.recording import Notice, PodCounters, Recording, record
 from healthdemo_operator.tracked import Baseline, Tracked
 from healthdemo_operator.workqueue import WorkQueue

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthdemo_operator.conditions import Problem
 from healthdemo_operator.ledger import Ledger
 from healthdemo_operator.observations import EventView, PodView
+from healthdemo_operator.phase import Problem
 
 
 @dataclass

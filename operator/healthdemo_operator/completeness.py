@@ -1,0 +1,34 @@
+"""The CountsComplete condition: exact, or which numbers are lower bounds and why."""
+
+from __future__ import annotations
+
+from healthdemo_operator.recording_pass import RecordingPass
+
+
+def counts_complete(p: RecordingPass) -> tuple[str, str, str]:
+    """The CountsComplete condition: (status, reason, message)."""
+    lower: list[tuple[str, str]] = []
+    for pod in p.pods:
+        reading = p.counters.get(pod.uid)
+        if pod.node_name and not pod.gone and reading is not None and reading.error:
+            lower.append(("KubeletUnreadable", f"probeFailures (Events only): {reading.error}"))
+            break
+    for gap in p.ledger.gaps:
+        lower.append((gap.reason, gap.message))
+    unknown = int(p.status["restartReasons"].get("Unknown", 0))
+    if unknown:
+        lower.append(
+            (
+                "RestartCausesUnknown",
+                f"the cause of {unknown} restart(s) is not known, so the other causes "
+                "in restartReasons are lower bounds",
+            )
+        )
+    if not lower:
+        return (
+            "True",
+            "Exact",
+            "restarts, their causes and probe failures are exact (Pod status, the webapp's "
+            "journal, the kubelet's probe counters)",
+        )
+    return "False", lower[0][0], "Lower bounds: " + "; ".join(m for _, m in lower)
