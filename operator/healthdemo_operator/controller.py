@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,8 +45,6 @@ class Stats:
     patches: int = 0
     conflicts: int = 0
     errors: int = 0
-    events_posted: int = 0
-    last_latency: dict[str, float] = field(default_factory=dict)
 
 
 class Controller:
@@ -179,7 +176,6 @@ class Controller:
 
     async def reconcile(self, uid: str) -> None:
         """Observe → ensure the Pod → record → write the status once (if it changed)."""
-        started = time.monotonic()
         body = next(iter(self.healthdemos.get(uid, ())), None)
         if body is None:
             self.forget(uid)
@@ -215,7 +211,6 @@ class Controller:
             self.enqueue(uid, recording.recheck_after)
         elif tracked.squatted:
             self.enqueue(uid, TAKEN_RECHECK_SECONDS)
-        self.stats.last_latency["reconcile"] = time.monotonic() - started
 
     def _observed(self, uid: str, tracked: Tracked) -> tuple[list[PodView], list[EventView]]:
         pods: dict[str, PodView] = dict(tracked.departed)
@@ -314,6 +309,5 @@ class Controller:
                 await asyncio.to_thread(
                     self.kube.post_event, body, notice.type, notice.reason, notice.message
                 )
-                self.stats.events_posted += 1
             except ApiException as exc:  # an Event is a courtesy: the status already says it
                 logger.warning("could not post Event %s: %s", notice.reason, exc)

@@ -58,7 +58,6 @@ def plan(healthdemo: Mapping[str, Any], pods: Sequence[PodView]) -> Plan:
 class Outcome(enum.Enum):
     CREATED = "created"
     EXISTS = "exists"  # ours already: the watch has not delivered it yet
-    DELETED = "deleted"  # the outdated Pod is going; its deletion brings the next step
     TAKEN = "taken"  # a Pod with our name belongs to someone else
     CLOSING = "closing"  # the namespace is being deleted: nothing may be created in it
 
@@ -107,7 +106,7 @@ def create(kube: Kube, healthdemo: Mapping[str, Any], *, look_first: bool = Fals
     return Result(Outcome.EXISTS, f"Pod {name} exists")
 
 
-def replace(kube: Kube, healthdemo: Mapping[str, Any], pod: PodView) -> Result:
-    """Delete exactly that outdated Pod (a UID precondition: never a newer one)."""
+def replace(kube: Kube, healthdemo: Mapping[str, Any], pod: PodView) -> None:
+    """Delete exactly that outdated Pod (a UID precondition: never a newer one); its deletion
+    event brings the next step, the new Pod."""
     kube.delete_pod(healthdemo["metadata"]["namespace"], pod.name, pod.uid)
-    return Result(Outcome.DELETED, f"deleted Pod {pod.name} (outdated)")
