@@ -173,6 +173,9 @@ class Controller:
             if uid in self.tracked:
                 self.tracked[uid].failures = 0
             self.queue.done(uid)
+            # A reconcile that needed no request never suspended: let the watches and the
+            # liveness endpoint run before the next one.
+            await asyncio.sleep(0)
 
     async def reconcile(self, uid: str) -> None:
         """Observe → ensure the Pod → record → write the status once (if it changed)."""

@@ -206,8 +206,13 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def deployed(cluster: Cluster) -> Cluster:
+def deployed(cluster: Cluster) -> Iterator[Cluster]:
     """The operator in the cluster, as users deploy it: crds/ + deploy/, from its own image."""
     install(cluster.plane)
     wait_operator(cluster.plane)
-    return cluster
+    yield cluster
+    # The deployed operator's own words, for whoever reads a failed run.
+    logs = cluster.kubectl(
+        "logs", "deployment/healthdemo-operator", "-n", "healthdemo-system", check=False
+    )
+    (cluster.node.logs / "operator.log").write_text(logs.stdout + logs.stderr)
