@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from healthdemo_sandbox.ports import free_port
 
-from ..conftest import WebappClient, free_port
+from ..conftest import WebappClient
 
 
 @dataclass

@@ -1,12 +1,5 @@
-"""A real node on this host: containerd (CRI) + kubelet + kube-scheduler + kube-proxy (iptables).
-
-    images.build_all()                                   # podman: pause, webapp, operator
-    address = node.host_address()
-    plane = ControlPlane(paths, bind_address=address, advertise_address=address,
-                         controllers=node.CONTROLLERS)
-    plane.start()
-    with Node(plane, images=[archives.node_archive()]) as worker:
-        plane.kubectl("apply", "-f", "deploy/pod-healthcheck.yaml")   # runs on `worker`
+"""Node: containerd (CRI) + kubelet + kube-scheduler + kube-proxy (iptables) on this host,
+registered with a ControlPlane; `healthdemo_sandbox.bringup` is the recipe that starts both.
 
 Why the control plane must listen and advertise on the host's main address, not loopback: Pods
 reach the API server through the `kubernetes` Service (10.0.0.1:443), which kube-proxy DNATs to
@@ -25,8 +18,8 @@ The node's name defaults to that address: the API server reaches a kubelet at th
 Hostname address first (its default --kubelet-preferred-address-types), and an invented name
 would not resolve (`kubectl logs` fails with "lookup <name>: no such host").
 
-Everything lives under one state directory (default `${HEALTHDEMO_CACHE:-~/.cache/healthdemo}`
-`/node`), which is fixed so that a crashed run's leftovers are found and removed at the next start.
+Everything lives under one state directory (`statedir.default_state_dir()`), which is fixed so
+that a crashed run's leftovers are found and removed at the next start.
 `stop()` leaves nothing running, mounted or configured (`cleanup.find_leftovers`); it keeps the
 logs and, unless `keep_images=False`, containerd's image store, so the next start skips the
 import (`statedir.py`).
@@ -36,7 +29,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -45,10 +37,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox import binaries as kube_binaries
-from healthdemo_sandbox import images as podman_images
-from healthdemo_sandbox.controlplane import DEFAULT_CONTROLLERS, ControlPlane, free_port
+from healthdemo_sandbox import probes, tls, waiting
+from healthdemo_sandbox.controlplane.controllermanager import DEFAULT_CONTROLLERS
+from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.controlplane.processes import ManagedProcess
+from healthdemo_sandbox.lifecycle import Lifecycle
 from healthdemo_sandbox.node import (
     cleanup,
     footprint,
@@ -61,62 +54,21 @@ from healthdemo_sandbox.node import (
     statedir,
 )
 from healthdemo_sandbox.node.containerd import Containerd
-from healthdemo_sandbox.node.host import (
-    NODE_BINARIES,
-    HostLock,
-    NodeBusy,
-    NodeUnavailable,
-    check,
-    host_address,
-)
+from healthdemo_sandbox.node.host import HostLock, require
+from healthdemo_sandbox.ports import free_port
+from healthdemo_sandbox.timings import describe, timed
 
-__all__ = [
-    "CONTROLLERS",
-    "Leftovers",
-    "Node",
-    "NodeBusy",
-    "NodeUnavailable",
-    "default_state_dir",
-    "host_address",
-    "require",
-    "scope_for",
-]
-
-Leftovers = cleanup.Leftovers
 NODE_LIFECYCLE = "node-lifecycle-controller"
 CONTROLLERS = (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE)
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 log = logging.getLogger(__name__)
 
 
-def default_state_dir() -> Path:
-    return podman_images.cache_dir() / "node"
-
-
-def scope_for(state_dir: Path) -> cleanup.Scope:
-    """The names that identify a node's leftovers (for `cleanup.find_leftovers`/`clean`)."""
-    return cleanup.Scope(
-        state_dir.absolute(),
-        cgroup_name=kubelet.CGROUP_ROOT,
-        bridge=network.BRIDGE,
-        network=network.NETWORK_NAME,
-    )
-
-
-def require(paths: Mapping[str, Path] | None = None) -> dict[str, Path]:
-    """The node's binaries, after checking the host; NodeUnavailable says what is missing."""
-    if paths is None:
-        found = {name: kube_binaries.find(name) for name in NODE_BINARIES}
-        paths = {name: path for name, path in found.items() if path is not None}
-    check(paths)
-    return dict(paths)
-
-
 def _is_loopback(address: str) -> bool:
     return address == "localhost" or ipaddress.ip_address(address).is_loopback
 
 
-class Node:
+class Node(Lifecycle):
     """One node registered with `controlplane`; `start()`/`stop()` or a `with` block."""
 
     def __init__(
@@ -146,14 +98,14 @@ class Node:
             )
         self.controlplane = controlplane
         self.binaries = require(binaries)
-        self.state_dir = (state_dir or default_state_dir()).absolute()
+        self.state_dir = (state_dir or statedir.default_state_dir()).absolute()
         self.node_ip = node_ip or controlplane.advertise_address
         self.name = name or self.node_ip
         self.archives = list(images)
         self.keep_images = keep_images
         self.lock_timeout = lock_timeout
         self.max_restart_backoff = max_restart_backoff
-        self.scope = scope_for(self.state_dir)
+        self.scope = statedir.scope_for(self.state_dir)
         self.logs = self.state_dir / "logs"
         self.containerd = Containerd(
             self.state_dir / "containerd", self.state_dir / "cni" / "net.d", self.logs
@@ -170,19 +122,12 @@ class Node:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def __enter__(self) -> Node:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Clean up any earlier run, then start everything and wait for the Node to be Ready."""
         began = time.monotonic()
         self._lock.acquire(self.lock_timeout)
         try:
-            self._timed("cleanup", self._fresh_state_dir)
+            timed(self.timings, "cleanup", self._fresh_state_dir)
             network.enable_forwarding()
             network.write_conf(self.containerd.cni_conf_dir, self.state_dir / "cni" / "ipam")
             self._issue_identities()
@@ -197,7 +142,7 @@ class Node:
         self.timings["total"] = time.monotonic() - began
         log.info("node %s ready: %s", self.name, self.describe_timings())
 
-    def stop(self) -> Leftovers:
+    def stop(self) -> cleanup.Leftovers:
         """Delete the Pods (the kubelet stops them properly), stop everything, clean the host.
 
         Returns what is still left (nothing, normally); steps that fail are logged and skipped,
@@ -237,11 +182,11 @@ class Node:
         self.timings["images"] = self.timings.get("images", 0) + time.monotonic() - began
         return per_archive
 
-    def leftovers(self) -> Leftovers:
+    def leftovers(self) -> cleanup.Leftovers:
         return cleanup.find_leftovers(self.scope)
 
     def describe_timings(self) -> str:
-        return ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
+        return describe(self.timings)
 
     def node_object(self) -> dict[str, Any]:
         node: dict[str, Any] = self.controlplane.get_json(f"/api/v1/nodes/{self.name}")
@@ -278,11 +223,6 @@ class Node:
         return self.ready() and not any(t["key"] == NOT_READY_TAINT for t in taints)
 
     # -- start -----------------------------------------------------------------------------------
-
-    def _timed(self, name: str, action: Callable[[], object]) -> None:
-        began = time.monotonic()
-        action()
-        self.timings[name] = time.monotonic() - began
 
     def _step(self, name: str, action: Callable[[], object]) -> None:
         began = time.monotonic()
@@ -388,18 +328,16 @@ class Node:
                 self.logs / "kube-proxy.log",
             )
         )
-        insecure = ssl.create_default_context()
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE  # its serving cert is self-signed in memory
+        insecure = tls.unverified()
         self._scheduler.wait_until(
-            lambda: _status(f"https://127.0.0.1:{scheduler_port}/healthz", insecure) == 200,
+            lambda: probes.status(f"https://127.0.0.1:{scheduler_port}/healthz", insecure) == 200,
             what="healthy",
             timeout=60,
         )
         self.timings["kube-scheduler"] = time.monotonic() - began
         # kube-proxy's /healthz answers 200 once it has written the Service rules.
         kube_proxy.wait_until(
-            lambda: _status(f"http://127.0.0.1:{healthz_port}/healthz") == 200,
+            lambda: probes.status(f"http://127.0.0.1:{healthz_port}/healthz") == 200,
             what="healthy (Service rules synced)",
             timeout=60,
         )
@@ -415,16 +353,12 @@ class Node:
     def _delete_pods(self, timeout: float = 60) -> None:
         selector = f"--field-selector=spec.nodeName={self.name}"
         self.controlplane.kubectl("delete", "pods", "--all-namespaces", selector, "--wait=false")
-        deadline = time.monotonic() + timeout
-        while self._pods_here():
-            if time.monotonic() > deadline:
-                log.warning("node %s: Pods not gone in %.0f s: %s", self.name, timeout,
-                            self._pods_here())  # fmt: skip
-                self.controlplane.kubectl(
-                    "delete", "pods", "--all-namespaces", selector, "--force", "--grace-period=0"
-                )
-                return
-            time.sleep(0.2)
+        if waiting.poll(lambda: not self._pods_here(), timeout=timeout, interval=0.2):
+            return
+        log.warning("node %s: Pods not gone in %.0f s: %s", self.name, timeout, self._pods_here())
+        self.controlplane.kubectl(
+            "delete", "pods", "--all-namespaces", selector, "--force", "--grace-period=0"
+        )
 
     def _delete_node_object(self) -> None:
         self.controlplane.kubectl(
@@ -435,9 +369,3 @@ class Node:
         statedir.remove_except(
             self.state_dir, statedir.kept(self.state_dir, images=self.keep_images)
         )
-
-
-def _status(url: str, context: ssl.SSLContext | None = None) -> int:
-    with urllib.request.urlopen(url, context=context, timeout=2) as response:
-        status: int = response.status
-        return status
