@@ -2,7 +2,7 @@
 
 Everything is under `<state>/containerd`: the socket, root (images, snapshots, metadata) and
 state (tasks, sandboxes, and - `netns_mounts_under_state_dir` - the Pods' network namespaces,
-instead of /run/netns). The CRI settings that matter here (see /work/shared/notes/real-node.md):
+instead of /run/netns). The CRI settings that matter for root without CAP_SYS_RESOURCE or systemd:
 - `restrict_oom_score_adj`: root here lacks CAP_SYS_RESOURCE; without it every RunPodSandbox
   fails with "nsexec: failed to update /proc/self/oom_score_adj: Permission denied";
 - `disable_apparmor`, `disable_hugetlb_controller`, `tolerate_missing_hugetlb_controller`;
