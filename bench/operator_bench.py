@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox import binaries
+from healthdemo_sandbox import bringup
 from healthdemo_sandbox.controlplane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client, watch
@@ -354,17 +354,12 @@ class Bench:
 
 @contextmanager
 def environment(workdir: Path) -> Iterator[Bench]:
-    paths = binaries.ensure(binaries.CONTROL_PLANE)
-    plane = ControlPlane(paths, workdir=workdir / "cp")
-    plane.start()
+    plane = bringup.start_plane(bringup.find_binaries(), workdir=workdir / "cp")
     try:
-        plane.kubectl("apply", "-f", str(ROOT / "crds"))
-        plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
-        plane.kubectl("apply", "-k", str(ROOT / "deploy"))
+        bringup.install(plane)
         if plane.audit_log is None:
             raise RuntimeError("the benchmark counts requests in the audit log")
-        operator = LocalOperator(plane.kubeconfig("operator"), workdir / "operator.log")
-        operator.start()
+        operator = bringup.start_local_operator(plane, workdir / "operator.log")
         try:
             yield Bench(plane, operator, Audit(plane.audit_log))
         finally:

@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
 
 import pytest
-from healthdemo_sandbox import binaries
-from healthdemo_sandbox.cluster import install
-from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox import binaries, bringup, waiting
+from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
+from healthdemo_sandbox.paths import ROOT
+from healthdemo_sandbox.ports import free_port
+from healthdemo_sandbox.timings import describe
+
+__all__ = ["ROOT", "free_port"]  # for the tests that import them from here
 
 REQUIRE_CONTROLPLANE = "HEALTHDEMO_REQUIRE_CONTROLPLANE"
 REQUIRE_NODE = "HEALTHDEMO_REQUIRE_NODE"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unavailable(reason: str, require_var: str) -> NoReturn:
@@ -43,13 +37,11 @@ def unavailable(reason: str, require_var: str) -> NoReturn:
 def controlplane() -> Iterator[ControlPlane]:
     """etcd + kube-apiserver + kube-controller-manager from the real binaries, on loopback."""
     try:
-        paths = binaries.ensure(binaries.CONTROL_PLANE, allow_build=False)
+        paths = bringup.find_binaries(allow_build=False)
     except binaries.MissingBinaries as exc:
         unavailable(f"no control plane: {exc}", REQUIRE_CONTROLPLANE)
-    plane = ControlPlane(paths)
-    plane.start()
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in plane.timings.items())
-    print(f"\ncontrol plane at {plane.server} started ({timings})", file=sys.stderr)
+    plane = bringup.start_plane(paths)
+    print(f"\ncontrol plane at {plane.server} started ({describe(plane.timings)})", file=sys.stderr)
     yield plane
     plane.stop()
 
@@ -77,23 +69,16 @@ def eventually(
     check: Callable[[], T | Literal[False] | None], timeout: float = 30, what: str = "condition"
 ) -> T:
     """Poll `check` until it returns something truthy (returned) or `timeout` passes (fail)."""
-    deadline = time.monotonic() + timeout
-    last: T | Literal[False] | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
+    last = waiting.poll(check, timeout=timeout, interval=0.2)
+    if last:
+        return last
     raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})")
-
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def installed(controlplane: ControlPlane) -> ControlPlane:
     """The CRDs and deploy/ (namespace, ServiceAccount, RBAC, Deployment) applied with kubectl."""
-    install(controlplane)
+    bringup.install(controlplane)
     return controlplane
 
 
@@ -112,8 +97,7 @@ def operator(
 ) -> Iterator[LocalOperator]:
     """The operator running as its ServiceAccount, with exactly deploy/'s RBAC."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = LocalOperator(installed.kubeconfig("operator"), log)
-    process.start()
+    process = bringup.start_local_operator(installed, log)
     yield process
     process.stop()
     assert process.forbidden() == [], "the operator was refused by RBAC"

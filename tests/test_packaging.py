@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
+from healthdemo_sandbox.paths import ROOT
 
 
 def dockerfile_instructions(name: str) -> dict[str, list[str]]:

@@ -1,5 +1,7 @@
 """A real, local Kubernetes for tests and the sandbox: the real binaries, no emulator.
 
-`binaries` finds (or builds) them; `controlplane` runs etcd + kube-apiserver +
-kube-controller-manager on loopback with generated certificates and identities.
+`bringup` is the one recipe (binaries, images, control plane, node, install, operator) that
+`make sandbox` (`cluster.Sandbox`), the tests and the benchmarks compose; `binaries` finds or
+builds the binaries; `controlplane` and `node` hold one module per component; `paths`, `ports`,
+`waiting`, `tls`, `probes`, `timings` and `lifecycle` are the basics they share.
 """

@@ -11,10 +11,11 @@ import argparse
 import os
 import sys
 
-from healthdemo_sandbox import binaries, images, node
+from healthdemo_sandbox import binaries, images
 from healthdemo_sandbox.cluster import Sandbox
-from healthdemo_sandbox.controlplane import ProcessFailed
-from healthdemo_sandbox.controlplane.processes import stop_on_signals
+from healthdemo_sandbox.controlplane.processes import ProcessFailed, stop_on_signals
+from healthdemo_sandbox.node.host import NodeUnavailable
+from healthdemo_sandbox.timings import describe
 
 
 def up() -> int:
@@ -30,7 +31,7 @@ def up() -> int:
     print("starting the sandbox (the first run builds the Kubernetes binaries and images)...")
     try:
         sandbox.start()
-    except (binaries.MissingBinaries, node.NodeUnavailable, images.HostNotReady) as exc:
+    except (binaries.MissingBinaries, NodeUnavailable, images.HostNotReady) as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
     except ProcessFailed as exc:
@@ -38,8 +39,7 @@ def up() -> int:
         return 1
     try:
         plane = sandbox.running_plane
-        took = ", ".join(f"{k} {v:.1f}s" for k, v in sandbox.timings.items())
-        print(f"\nHealthDemo sandbox is up ({took}).\n")
+        print(f"\nHealthDemo sandbox is up ({describe(sandbox.timings)}).\n")
         print(f"  export KUBECONFIG={plane.kubeconfig('admin')}")
         print(f"  kubectl: {plane.binaries['kubectl']} (or any kubectl 1.33-1.35)")
         print("  kubectl get healthdemos          # the table below, live")

@@ -14,12 +14,14 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from healthdemo_sandbox.paths import ROOT, cache_root
+
 KUBE_VERSION = "v1.34.4"
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 NODE = ("kubelet", "kube-scheduler", "kube-proxy")
 ALL = CONTROL_PLANE + NODE
 
-KUBEBIN_DIR = Path(__file__).resolve().parents[1] / "kubebin"
+KUBEBIN_DIR = ROOT / "sandbox" / "kubebin"
 
 
 class MissingBinaries(RuntimeError):
@@ -27,8 +29,7 @@ class MissingBinaries(RuntimeError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("HEALTHDEMO_CACHE") or Path.home() / ".cache" / "healthdemo"
-    return Path(root) / "kube" / KUBE_VERSION / "bin"
+    return cache_root() / "kube" / KUBE_VERSION / "bin"
 
 
 def env_var(name: str) -> str:

@@ -2,7 +2,9 @@
 deployed from deploy/ exactly as users deploy it + the sample HealthDemo.
 
     with Sandbox() as sandbox:      # seconds when everything is built; minutes the first time
-        sandbox.plane.kubectl("get", "healthdemos")
+        sandbox.running_plane.kubectl("get", "healthdemos")
+
+Every step is `bringup`'s, in its order; this class only holds what it started.
 """
 
 from __future__ import annotations
@@ -13,70 +15,49 @@ import time
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox import binaries, images, node
-from healthdemo_sandbox.controlplane import ControlPlane
-from healthdemo_sandbox.node import archives
+from healthdemo_sandbox import bringup
+from healthdemo_sandbox.controlplane.plane import ControlPlane
+from healthdemo_sandbox.lifecycle import Lifecycle
+from healthdemo_sandbox.node.node import Node
+from healthdemo_sandbox.paths import ROOT, cache_root
+from healthdemo_sandbox.timings import timed
 
-ROOT = Path(__file__).resolve().parents[2]
-OPERATOR_NAMESPACE = "healthdemo-system"
-
-
-def install(plane: ControlPlane) -> None:
-    """crds/ (and wait until established), then deploy/ — the README's two kubectl commands."""
-    plane.kubectl("apply", "-f", str(ROOT / "crds"))
-    plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    plane.kubectl("apply", "-k", str(ROOT / "deploy"))
+DEMO = ROOT / "deploy" / "demo-cr.yaml"
 
 
-def wait_operator(plane: ControlPlane, timeout: int = 120) -> None:
-    """Until the operator's Deployment has its replica running and live."""
-    plane.kubectl(
-        "rollout", "status", "deployment/healthdemo-operator", "-n", OPERATOR_NAMESPACE,
-        f"--timeout={timeout}s", timeout=timeout + 10,
-    )  # fmt: skip
-
-
-class Sandbox:
+class Sandbox(Lifecycle):
     """Start with `start()` or `with`; `stop()` tears it all down and leaves nothing running."""
 
     def __init__(self, workdir: Path | None = None, *, demo: bool = True) -> None:
-        self.workdir = workdir or images.cache_dir() / "sandbox"
+        self.workdir = workdir or cache_root() / "sandbox"
         self.demo = demo
         self.timings: dict[str, float] = {}
         self.plane: ControlPlane | None = None
-        self.node: node.Node | None = None
-
-    def __enter__(self) -> Sandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self.node: Node | None = None
 
     def start(self) -> None:
         began = time.monotonic()
-        paths = self._timed("binaries", lambda: binaries.ensure(binaries.ALL))
-        worker_paths = node.require(paths)  # root, containerd, runc, CNI: or a clear message
-        self._timed("images", images.build_all)
-        archive = self._timed("archive", archives.node_archive)
+        paths = timed(self.timings, "binaries", lambda: bringup.find_binaries(node=True))
+        _, archive = bringup.node_images(self.timings)
         shutil.rmtree(self.workdir, ignore_errors=True)  # a fresh cluster every time
         self.workdir.mkdir(parents=True)
-        address = node.host_address()
-        self.plane = ControlPlane(
-            paths,
-            workdir=self.workdir / "controlplane",
-            bind_address=address,
-            advertise_address=address,
-            controllers=node.CONTROLLERS,
-        )
         try:
-            self._timed("controlplane", self.plane.start)
-            self.node = node.Node(self.plane, binaries=worker_paths, images=[archive])
-            self._timed("node", self.node.start)
-            self._timed("install", lambda: install(self._plane))
-            self._timed("operator", lambda: wait_operator(self._plane))
+            self.plane = timed(
+                self.timings,
+                "controlplane",
+                lambda: bringup.start_plane(
+                    paths, workdir=self.workdir / "controlplane", for_node=True
+                ),
+            )
+            self.node = timed(
+                self.timings,
+                "node",
+                lambda: bringup.start_node(self._plane, paths, images=[archive]),
+            )
+            timed(self.timings, "install", lambda: bringup.install(self._plane))
+            timed(self.timings, "operator", lambda: bringup.wait_operator(self._plane))
             if self.demo:
-                self._plane.kubectl("apply", "-f", str(ROOT / "deploy" / "demo-cr.yaml"))
+                self._plane.kubectl("apply", "-f", str(DEMO))
         except BaseException:
             self.stop()
             raise
@@ -99,12 +80,6 @@ class Sandbox:
         if self.plane is None:
             raise RuntimeError("the sandbox is not running")
         return self.plane
-
-    def _timed(self, name: str, action: Any) -> Any:
-        began = time.monotonic()
-        result = action()
-        self.timings[name] = time.monotonic() - began
-        return result
 
     def healthdemo(self, name: str = "demo", namespace: str = "default") -> dict[str, Any]:
         out = self._plane.kubectl("get", "healthdemo", name, "-n", namespace, "-o", "json")

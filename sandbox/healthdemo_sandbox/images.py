@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healthdemo_sandbox.paths import ROOT, cache_root
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PAUSE_SOURCE = REPO_ROOT / "sandbox" / "pause" / "pause.c"
+PAUSE_SOURCE = ROOT / "sandbox" / "pause" / "pause.c"
 SETUP_HINT = "run `sandbox/setup-host.sh` as root (Debian 12) first"
 
 BASE_TAGS = ("localhost/python:3.11-slim", "docker.io/library/python:3.11-slim")
@@ -89,6 +90,11 @@ class Step:
     cached: bool
 
 
+def describe_steps(steps: Sequence[Step]) -> str:
+    """`base cached, webapp 4.2s, ...`: what a build cost, for the tests' and sandbox's logs."""
+    return ", ".join(f"{s.name} {'cached' if s.cached else f'{s.seconds:.1f}s'}" for s in steps)
+
+
 # --- host and paths -------------------------------------------------------------------------
 
 
@@ -101,14 +107,9 @@ def check_host(tools: Sequence[str] = ("podman", "runc")) -> None:
         raise HostNotReady(f"missing {', '.join(missing)}; {SETUP_HINT}")
 
 
-def cache_dir() -> Path:
-    """`${HEALTHDEMO_CACHE:-~/.cache/healthdemo}`, the cache shared with the Kubernetes binaries."""
-    return Path(os.environ.get("HEALTHDEMO_CACHE") or Path.home() / ".cache" / "healthdemo")
-
-
 def podman_dir() -> Path:
     """podman's config, storage and runtime state, and our cached image inputs."""
-    return cache_dir() / "podman"
+    return cache_root() / "podman"
 
 
 # --- podman configuration -------------------------------------------------------------------
@@ -445,7 +446,7 @@ def build_image(
     tag: str,
     *,
     also: Sequence[str] = (),
-    context: Path = REPO_ROOT,
+    context: Path = ROOT,
 ) -> str:
     """`podman build --format docker --pull=never` of one of our Dockerfiles; returns the image ID.
 
@@ -490,12 +491,12 @@ def timed(name: str, cached: bool, action: Callable[[], object]) -> Step:
     return Step(name, time.monotonic() - start, cached)
 
 
-def app_dockerfiles(context: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]:
+def app_dockerfiles(context: Path = ROOT) -> dict[str, tuple[str, ...]]:
     """Our Dockerfiles that exist (Dockerfile.operator comes later), with their image names."""
     return {name: tags for name, tags in APP_IMAGES.items() if (context / name).exists()}
 
 
-def build_all(context: Path = REPO_ROOT) -> list[Step]:
+def build_all(context: Path = ROOT) -> list[Step]:
     """Base, pause, webapp, operator (if its Dockerfile exists): each built only when needed."""
     check_host()
     podman_dir().mkdir(parents=True, exist_ok=True)

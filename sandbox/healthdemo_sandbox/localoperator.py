@@ -6,18 +6,15 @@ with exactly deploy/'s RBAC), and can be stopped, or killed like a crash.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox.controlplane import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from healthdemo_sandbox import probes, waiting
+from healthdemo_sandbox.paths import ROOT
+from healthdemo_sandbox.ports import free_port
 
 
 class LocalOperator:
@@ -45,24 +42,26 @@ class LocalOperator:
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"operator exited at start:\n{self.log_tail()}")
-            if self.health() is not None:
-                return
-            time.sleep(0.1)
+            return self.health() is not None
+
+        if waiting.poll(healthy, timeout=timeout, interval=0.1):
+            return
         raise RuntimeError(f"operator not healthy within {timeout} s:\n{self.log_tail()}")
 
     def health(self) -> dict[str, Any] | None:
         """Kopf's liveness endpoint (our probe handlers' results), or None if not answering."""
         try:
-            url = f"http://127.0.0.1:{self.port}/healthz"
-            with urllib.request.urlopen(url, timeout=1) as response:
-                result: dict[str, Any] = json.loads(response.read())
-                return result
+            result: dict[str, Any] = probes.get_json(
+                f"http://127.0.0.1:{self.port}/healthz", timeout=1
+            )
         except OSError:
             return None
+        return result
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no last words — a crash."""

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from healthdemo_sandbox import images
+from healthdemo_sandbox import images, waiting
+from healthdemo_sandbox.ports import free_port
 
-from ..conftest import REQUIRE_NODE, WebappClient, free_port, unavailable
+from ..conftest import REQUIRE_NODE, WebappClient, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +30,7 @@ def built_images() -> list[images.Step]:
         steps = images.build_all()
     except images.HostNotReady as exc:
         unavailable(f"no image builds: {exc}", REQUIRE_NODE)
-    timings = ", ".join(
-        f"{step.name} {'cached' if step.cached else f'{step.seconds:.1f}s'}" for step in steps
-    )
-    print(f"\nimages built ({timings})", file=sys.stderr)
+    print(f"\nimages built ({images.describe_steps(steps)})", file=sys.stderr)
     return steps
 
 
@@ -72,14 +70,14 @@ class WebappContainer(WebappClient):
 
 
 def wait_healthy(app: WebappContainer, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         try:
-            if app.call("/healthz", timeout=1)[0] == 200:
-                return
+            return bool(app.call("/healthz", timeout=1)[0] == 200)
         except OSError:
-            pass
-        time.sleep(0.05)
+            return False
+
+    if waiting.poll(healthy, timeout=timeout, interval=0.05):
+        return
     logs = images.podman("logs", app.name, check=False).stdout
     raise AssertionError(f"{app.name} did not answer /healthz within {timeout} s:\n{logs}")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,14 +19,18 @@ from typing import Any
 
 import pytest
 import yaml
-from healthdemo_sandbox import binaries, images, node
-from healthdemo_sandbox.cluster import install, wait_operator
-from healthdemo_sandbox.controlplane import ControlPlane
-from healthdemo_sandbox.node import Leftovers, archives
+from healthdemo_sandbox import binaries, bringup, images
+from healthdemo_sandbox.controlplane.plane import ControlPlane
+from healthdemo_sandbox.controlplane.users import OPERATOR_NAMESPACE
+from healthdemo_sandbox.node import cleanup, statedir
+from healthdemo_sandbox.node.cleanup import Leftovers
+from healthdemo_sandbox.node.host import NodeBusy, NodeUnavailable
+from healthdemo_sandbox.node.node import Node
+from healthdemo_sandbox.paths import ROOT
+from healthdemo_sandbox.timings import describe
 
 from ..conftest import REQUIRE_NODE, eventually, unavailable
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED_POD = ROOT / "deploy" / "pod-healthcheck.yaml"
 # The kubelet's CrashLoopBackOff grows 10 s, 20 s, ... 300 s; capped at 2 s here, so that one Pod
 # can go through the eight and more liveness restarts the exact-count tests need in minutes.
@@ -39,7 +42,7 @@ class Cluster:
     """The session's control plane and node, with the kubectl calls the tests share."""
 
     plane: ControlPlane
-    node: node.Node
+    node: Node
 
     def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.plane.kubectl(*args, **kwargs)
@@ -94,27 +97,21 @@ def seed_pod(name: str | None = None) -> dict[str, Any]:
 def node_binaries() -> dict[str, Path]:
     """Control-plane and node binaries, after the host check (root, containerd, runc, CNI)."""
     try:
-        plane = binaries.ensure(binaries.CONTROL_PLANE, allow_build=False)
-        worker = node.require()
-    except (binaries.MissingBinaries, node.NodeUnavailable) as exc:
+        return bringup.find_binaries(node=True, allow_build=False)
+    except (binaries.MissingBinaries, NodeUnavailable) as exc:
         unavailable(f"no real node here: {exc}", REQUIRE_NODE)
-    return {**plane, **worker}
 
 
 @pytest.fixture(scope="session")
 def node_images(node_binaries: dict[str, Path]) -> Path:
     """pause + webapp + operator images (podman), as one docker-archive cached by image IDs."""
+    timings: dict[str, float] = {}
     try:
-        steps = images.build_all()
+        steps, archive = bringup.node_images(timings)
     except images.HostNotReady as exc:
         unavailable(f"no image builds: {exc}", REQUIRE_NODE)
-    began = time.monotonic()
-    archive = archives.node_archive()
-    built = ", ".join(f"{s.name} {'cached' if s.cached else f'{s.seconds:.1f}s'}" for s in steps)
-    print(
-        f"\nimages: {built}; archive {archive.name} {time.monotonic() - began:.1f}s",
-        file=sys.stderr,
-    )
+    built = images.describe_steps(steps)
+    print(f"\nimages: {built}; archive {archive.name} {timings['archive']:.1f}s", file=sys.stderr)
     return archive
 
 
@@ -135,7 +132,7 @@ def crashed_run(node_images: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         child.kill()
         child.wait()
     return eventually(
-        lambda: (left := node.cleanup.find_leftovers(node.scope_for(node.default_state_dir())))
+        lambda: (left := cleanup.find_leftovers(statedir.scope_for(statedir.default_state_dir())))
         and not any("kubelet" in p for p in left.processes)
         and left,
         timeout=10,
@@ -147,24 +144,16 @@ def crashed_run(node_images: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def cluster(
     node_binaries: dict[str, Path], node_images: Path, crashed_run: Leftovers
 ) -> Iterator[Cluster]:
-    address = node.host_address()
-    plane = ControlPlane(
-        node_binaries,
-        bind_address=address,
-        advertise_address=address,
-        controllers=node.CONTROLLERS,
-    )
-    plane.start()
-    worker = node.Node(
-        plane,
-        binaries=node_binaries,
-        images=[node_images],
-        lock_timeout=120,
-        max_restart_backoff=RESTART_BACKOFF_SECONDS,
-    )
+    plane = bringup.start_plane(node_binaries, for_node=True)
     try:
-        worker.start()
-    except node.NodeBusy as exc:
+        worker = bringup.start_node(
+            plane,
+            node_binaries,
+            images=[node_images],
+            lock_timeout=120,
+            max_restart_backoff=RESTART_BACKOFF_SECONDS,
+        )
+    except NodeBusy as exc:
         plane.stop()
         unavailable(str(exc), REQUIRE_NODE)
     except BaseException:
@@ -172,14 +161,13 @@ def cluster(
         raise
     timings = {"controlplane": plane.timings, "node": worker.timings}
     (worker.logs / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    print(f"\nnode {worker.name} up: {worker.describe_timings()}", file=sys.stderr)
+    print(f"\nnode {worker.name} up: {describe(worker.timings)}", file=sys.stderr)
     try:
         yield Cluster(plane, worker)
     finally:
         left = worker.stop()
         plane.stop()
-        stops = ", ".join(f"{k} {v:.1f}s" for k, v in worker.stop_timings.items())
-        print(f"\nnode stopped: {stops}", file=sys.stderr)
+        print(f"\nnode stopped: {describe(worker.stop_timings)}", file=sys.stderr)
     assert not left, f"the node left this behind: {left}"
 
 
@@ -208,11 +196,13 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def deployed(cluster: Cluster) -> Iterator[Cluster]:
     """The operator in the cluster, as users deploy it: crds/ + deploy/, from its own image."""
-    install(cluster.plane)
-    wait_operator(cluster.plane)
+    bringup.install(cluster.plane)
+    bringup.wait_operator(cluster.plane)
     yield cluster
-    # The deployed operator's own words, for whoever reads a failed run.
-    logs = cluster.kubectl(
-        "logs", "deployment/healthdemo-operator", "-n", "healthdemo-system", check=False
-    )
-    (cluster.node.logs / "operator.log").write_text(logs.stdout + logs.stderr)
+    # The deployed operator's own words (also its previous container's), for a failed run.
+    for previous in ("--previous=false", "--previous=true"):
+        logs = cluster.kubectl(
+            "logs", bringup.OPERATOR_DEPLOYMENT, "-n", OPERATOR_NAMESPACE, previous, check=False
+        )
+        name = "operator.previous.log" if previous.endswith("true") else "operator.log"
+        (cluster.node.logs / name).write_text(logs.stdout + logs.stderr)

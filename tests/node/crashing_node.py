@@ -12,23 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-from healthdemo_sandbox import binaries, node
-from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox import bringup
+from healthdemo_sandbox.paths import ROOT
 
-SEED_POD = Path(__file__).resolve().parents[2] / "deploy" / "pod-healthcheck.yaml"
+SEED_POD = ROOT / "deploy" / "pod-healthcheck.yaml"
 
 
 def main(archive: Path, workdir: Path) -> None:
-    address = node.host_address()
-    plane = ControlPlane(
-        binaries.ensure(binaries.CONTROL_PLANE, allow_build=False),
-        workdir=workdir,
-        bind_address=address,
-        advertise_address=address,
-        controllers=node.CONTROLLERS,
-    )
-    plane.start()
-    node.Node(plane, images=[archive], lock_timeout=120).start()
+    paths = bringup.find_binaries(node=True, allow_build=False)
+    plane = bringup.start_plane(paths, workdir=workdir, for_node=True)
+    bringup.start_node(plane, paths, images=[archive], lock_timeout=120)
     plane.kubectl("apply", "-f", str(SEED_POD))
     plane.kubectl("wait", "--for=condition=Ready", "pod/flask-webapp-healthcheck-test",
                   "--timeout=60s", timeout=70)  # fmt: skip

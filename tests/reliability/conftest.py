@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from healthdemo_sandbox.controlplane import ControlPlane, users
+from healthdemo_sandbox import bringup
+from healthdemo_sandbox.controlplane import users
+from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
 
 from .faultproxy import FaultProxy
@@ -28,8 +30,9 @@ def proxied_operator(installed: ControlPlane, tmp_path: Path) -> Iterator[Proxie
     kubeconfig.write_text(
         users.kubeconfig(proxy.url, installed.ca.cert_pem, identity.name, token=identity.token)
     )
-    operator = LocalOperator(kubeconfig, tmp_path / "operator.log")
-    operator.start()
+    operator = bringup.start_local_operator(
+        installed, tmp_path / "operator.log", kubeconfig=kubeconfig
+    )
     yield Proxied(proxy, operator)
     operator.stop()
     proxy.stop()

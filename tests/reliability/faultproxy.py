@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from healthdemo_sandbox import tls
 
 
 @dataclass
@@ -102,7 +102,7 @@ class FaultProxy:
     # -- the proxy, on its own loop ------------------------------------------------------------
 
     async def _serve(self) -> None:
-        context = ssl.create_default_context(cadata=self.ca_pem.decode())
+        context = tls.trusting(self.ca_pem)
         self._session = ClientSession(
             connector=TCPConnector(ssl=context, limit=0),
             timeout=ClientTimeout(total=None, sock_connect=10),

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from healthdemo_sandbox.controlplane import ControlPlane, free_port
+from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
+from healthdemo_sandbox.ports import free_port
 from kubernetes import client
 
 from ..conftest import ROOT, eventually

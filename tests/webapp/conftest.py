@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from healthdemo_sandbox import waiting
+from healthdemo_sandbox.ports import free_port
 
-from ..conftest import WebappClient, free_port
+from ..conftest import WebappClient
 
 
 @dataclass
@@ -30,15 +31,18 @@ def serve(env: dict[str, str] | None = None) -> Served:
         stderr=subprocess.PIPE,
     )
     served = Served(proc, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"webapp exited at start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
         try:
             served.call("/healthz", timeout=1)
-            return served
         except OSError:
-            time.sleep(0.05)
+            return False
+        return True
+
+    if waiting.poll(answering, timeout=15, interval=0.05):
+        return served
     proc.kill()
     raise RuntimeError("webapp did not answer /healthz within 15 s")
 

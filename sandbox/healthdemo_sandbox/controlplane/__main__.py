@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from healthdemo_sandbox import binaries
-from healthdemo_sandbox.controlplane import ControlPlane, ProcessFailed
-from healthdemo_sandbox.controlplane.processes import stop_on_signals
+from healthdemo_sandbox.controlplane.plane import ControlPlane
+from healthdemo_sandbox.controlplane.processes import ProcessFailed, stop_on_signals
+from healthdemo_sandbox.timings import describe
 
 
 def up(workdir: Path | None) -> int:
@@ -25,8 +26,7 @@ def up(workdir: Path | None) -> int:
         print(f"controlplane: {exc}", file=sys.stderr)
         return 1
     try:
-        timings = ", ".join(f"{name} {secs:.1f} s" for name, secs in plane.timings.items())
-        print(f"control plane up at {plane.server} ({timings})")
+        print(f"control plane up at {plane.server} ({describe(plane.timings)})")
         print(f"  export KUBECONFIG={plane.kubeconfig('admin')}        # admin (system:masters)")
         print(f"  operator identity:  {plane.kubeconfig('operator')}")
         if plane.audit_log:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+from healthdemo_sandbox import waiting
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -94,21 +96,24 @@ class ManagedProcess:
     def wait_until(
         self, ready: Callable[[], bool], *, what: str, timeout: float, interval: float = 0.1
     ) -> float:
-        """Poll `ready` until true; fail fast, with the log tail, if the process exits."""
+        """Poll `ready` until true; fail fast, with the log tail, if the process exits.
+
+        Returns the seconds it took; an OSError from `ready` (not listening yet) counts as no."""
         start = time.monotonic()
-        deadline = start + timeout
-        while time.monotonic() < deadline:
+
+        def check() -> bool:
             if not self.running():
                 raise ProcessFailed(
                     f"{self.name} exited (code {self.proc.returncode if self.proc else None}) "
                     f"before {what}; last log lines from {self.log_path}:\n{self.log_tail()}"
                 )
             try:
-                if ready():
-                    return time.monotonic() - start
+                return ready()
             except OSError:
-                pass
-            time.sleep(interval)
+                return False
+
+        if waiting.poll(check, timeout=timeout, interval=interval):
+            return time.monotonic() - start
         raise ProcessFailed(
             f"{self.name}: not {what} after {timeout:.0f} s; last log lines from "
             f"{self.log_path}:\n{self.log_tail()}"

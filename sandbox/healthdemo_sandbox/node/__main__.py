@@ -11,8 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
-from healthdemo_sandbox.node import cleanup, default_state_dir, scope_for
+from healthdemo_sandbox.node import cleanup
 from healthdemo_sandbox.node.host import HostLock, NodeBusy
+from healthdemo_sandbox.node.statedir import default_state_dir, scope_for
 
 
 def main() -> int:

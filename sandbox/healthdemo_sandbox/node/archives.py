@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from healthdemo_sandbox import images
+from healthdemo_sandbox.paths import cache_root
 
 # The Pod sandbox, the webapp, the operator (if built), each under all its names.
 NODE_IMAGES: tuple[tuple[str, ...], ...] = (
@@ -26,7 +27,7 @@ PREFIX = "node-images-"
 
 
 def archive_dir() -> Path:
-    return images.cache_dir() / "archives"
+    return cache_root() / "archives"
 
 
 def image_id(ref: str) -> str | None:

@@ -2,7 +2,7 @@
 
 Everything is under `<state>/containerd`: the socket, root (images, snapshots, metadata) and
 state (tasks, sandboxes, and - `netns_mounts_under_state_dir` - the Pods' network namespaces,
-instead of /run/netns). The CRI settings that matter here (see /work/shared/notes/real-node.md):
+instead of /run/netns). The CRI settings that matter for root without CAP_SYS_RESOURCE or systemd:
 - `restrict_oom_score_adj`: root here lacks CAP_SYS_RESOURCE; without it every RunPodSandbox
   fails with "nsexec: failed to update /proc/self/oom_score_adj: Permission denied";
 - `disable_apparmor`, `disable_hugetlb_controller`, `tolerate_missing_hugetlb_controller`;
@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from healthdemo_sandbox import waiting
 from healthdemo_sandbox.controlplane.processes import ManagedProcess, ProcessFailed
 from healthdemo_sandbox.node.host import CNI_BIN_DIR
 
@@ -185,9 +186,7 @@ class Containerd:
         removed: list[str] = []
         for container in self._list("containers"):
             self.ctr("tasks", "kill", "--signal", "SIGKILL", container, check=False)
-        deadline = time.monotonic() + 10
-        while self._running_tasks() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        waiting.poll(lambda: not self._running_tasks(), timeout=10, interval=0.1)
         for container in self._list("containers"):
             self.ctr("tasks", "delete", "--force", container, check=False)
             if self.ctr("containers", "delete", container, check=False).returncode == 0:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from healthdemo_sandbox import binaries as kube_binaries
+
 SETUP_HINT = "run `sandbox/setup-host.sh` as root (Debian 12)"
 BINARIES_HINT = "build them with `make kube-binaries`"
 # Host tools a node runs: the runtime, its shim and OCI runtime, ctr for images, iptables (CNI
@@ -68,6 +70,16 @@ def check(binaries: Mapping[str, Path]) -> None:
         )
     if problems:
         raise NodeUnavailable("; ".join(problems))
+
+
+def require(paths: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """The node's binaries (found, unless given), after checking the host; NodeUnavailable
+    says what is missing, so callers can skip with one reason."""
+    if paths is None:
+        found = {name: kube_binaries.find(name) for name in NODE_BINARIES}
+        paths = {name: path for name, path in found.items() if path is not None}
+    check(paths)
+    return dict(paths)
 
 
 def host_address() -> str:

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from healthdemo_sandbox.controlplane import ControlPlane, users
+from healthdemo_sandbox.controlplane import users
+from healthdemo_sandbox.controlplane.plane import ControlPlane
 
 SCHEDULER_USER = "system:kube-scheduler"
 PROXY_USER = "system:kube-proxy"

@@ -1,6 +1,6 @@
 """The kubelet: its KubeletConfiguration, its cgroup root, its process.
 
-Settings chosen for this host (see /work/shared/notes/real-node.md):
+Settings chosen for a root VM without systemd, with hybrid cgroups v1/v2 and no registry:
 - `cgroupDriver: cgroupfs` (no systemd; containerd 1.6 cannot tell the kubelet its driver),
   `failCgroupV1: false` (hybrid v1/v2 here), `failSwapOn: false`;
 - `cgroupRoot: /healthdemo`: all Pod cgroups below one name of ours, so clean-up removes exactly

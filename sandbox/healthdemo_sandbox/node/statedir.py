@@ -13,10 +13,26 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from healthdemo_sandbox.node import cleanup
+from healthdemo_sandbox.node import cleanup, kubelet, network
+from healthdemo_sandbox.paths import cache_root
 
 LOGS = ("logs", "pod-logs")
 IMAGE_STORE = Path("containerd") / "root"
+
+
+def default_state_dir() -> Path:
+    """Fixed, not temporary, so that a crashed run's leftovers are found at the next start."""
+    return cache_root() / "node"
+
+
+def scope_for(state_dir: Path) -> cleanup.Scope:
+    """The names that identify a node's leftovers (for `cleanup.find_leftovers`/`clean`)."""
+    return cleanup.Scope(
+        state_dir.absolute(),
+        cgroup_name=kubelet.CGROUP_ROOT,
+        bridge=network.BRIDGE,
+        network=network.NETWORK_NAME,
+    )
 
 
 def kept(state_dir: Path, *, images: bool) -> set[Path]:
