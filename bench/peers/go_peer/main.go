@@ -101,6 +101,9 @@ func main() {
 	log := ctrl.Log.WithName("go-peer")
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		// Read unstructured objects from the informer cache too, as typed ones are: the
+		// default reads them live from the API server, one GET per reconcile.
+		Client:                 client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})
