@@ -354,6 +354,7 @@ class Bench:
                 GROUP, VERSION, ns, PLURAL, healthdemo(ns, "warmup")
             )
             pods.wait_for(named("warmup-webapp"), timeout=120)
+            pod_check = self.check_pod(ns, "warmup")
             for n in range(count):
                 start = time.perf_counter()
                 self.core.create_namespaced_pod(
@@ -374,11 +375,31 @@ class Bench:
         finally:
             pods.stop()
         return {
+            "pod_check": pod_check,
             "bare_pod": summary(bare),
             "operator": summary(operated),
             "ratio_p50": percentile(operated, 0.5) / percentile(bare, 0.5),
             "ratio_p99": percentile(operated, 0.99) / percentile(bare, 0.99),
         }
+
+    def check_pod(self, ns: str, name: str) -> str:
+        """ "ok" if the HealthDemo's Pod is the one asked for, else what differs."""
+        owner = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        pod = self.core.read_namespaced_pod(f"{name}-webapp", ns).to_dict()
+        webapp = next((c for c in pod["spec"]["containers"] if c["name"] == "webapp"), None)
+        http = ((webapp or {}).get("liveness_probe") or {}).get("http_get") or {}
+        refs = pod["metadata"].get("owner_references") or []
+        problems = [
+            what
+            for what, ok in (
+                ("no container webapp", webapp is not None),
+                ("image", (webapp or {}).get("image") == "flask-webapp:latest"),
+                ("liveness", http.get("path") == "/healthz" and str(http.get("port")) == "5000"),
+                ("owner", any(r["uid"] == owner["metadata"]["uid"] for r in refs)),
+            )
+            if not ok
+        ]
+        return "ok" if not problems else "wrong: " + ", ".join(problems)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -668,6 +689,7 @@ def _one(result: dict[str, Any], path: str, fmt: str) -> str:
 def print_table(results: dict[str, Any]) -> None:
     s = results["sizes"]
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("its Pod as specified (image, probe, owner)", lambda r: _one(r, "reaction.pod_check", "")),
         (f"reaction ({s['reaction']} CRs): bare Pod p50/p99 ms",
          lambda r: _pair(r, "reaction.bare_pod.p50_ms", "reaction.bare_pod.p99_ms", ".1f")),
         ("reaction: CR → its Pod p50/p99 ms",
