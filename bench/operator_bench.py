@@ -316,6 +316,7 @@ class Bench:
         namespaces: list[str] = []
 
         def ns(scenario: str) -> str:
+            print(f"   {scenario}", flush=True)
             namespaces.append(self.namespace(f"{op.key}-{scenario}"))
             return namespaces[-1]
 
@@ -327,6 +328,9 @@ class Bench:
             if args.live:
                 results["recording"] = self.recording(op, ns("recording"), args.live)
             if args.scale:
+                # Exactly `scale` HealthDemos in the cluster: the ones before go first.
+                self.delete_namespaces(namespaces)
+                op.audit.wait_quiet()
                 results["scale"] = self.scale(op, ns("scale"), args.scale, args.idle)
             if args.storm_seconds:
                 results["storm"] = self.storm(
@@ -334,13 +338,17 @@ class Bench:
                 )
         finally:
             # While it still runs (it may hold finalizers); the next operator must not see them.
-            if namespaces:
-                self.plane.kubectl(
-                    "delete", "namespace", *namespaces, "--wait=true", "--timeout=900s",
-                    timeout=960,
-                )  # fmt: skip
+            self.delete_namespaces(namespaces)
             op.process.stop()
         return results
+
+    def delete_namespaces(self, namespaces: list[str]) -> None:
+        """Delete them and wait until they are gone; `namespaces` is emptied."""
+        if namespaces:
+            self.plane.kubectl(
+                "delete", "namespace", *namespaces, "--wait=true", "--timeout=900s", timeout=960
+            )
+            namespaces.clear()
 
     # -- reaction ----------------------------------------------------------------------------
 
