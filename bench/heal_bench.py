@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from healthdemo_sandbox.cluster import Sandbox
-
-ROOT = Path(__file__).resolve().parent.parent
+from healthdemo_sandbox.paths import ROOT
 
 
 def answers(url: str) -> bool:

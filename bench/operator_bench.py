@@ -1,13 +1,23 @@
-"""Operator benchmark: reaction, recording and scale, against a real control plane.
+"""Operator benchmark: ours against two minimal peers, on one real control plane.
 
-Run:  .venv/bin/python bench/operator_bench.py [--reaction 200] [--live 100] [--scale 1000]
+Run:  .venv/bin/python bench/operator_bench.py [--operators ours,kopf,go] [--reaction 200]
+      [--live 100] [--scale 1000] [--storm-rate 10000] [--storm-seconds 60]
       [--json bench/results/operator.json]
+Quick:  .venv/bin/python bench/operator_bench.py --reaction 50 --live 20 --scale 200 \
+      --storm-seconds 20
 
 It starts its own etcd + kube-apiserver + kube-controller-manager (the real binaries, see
-README), installs crds/ and deploy/, and runs the operator locally as its ServiceAccount.
-No kubelet is needed: Pods stay unscheduled, and where a kubelet's signal is needed the benchmark
-writes it through the API exactly as a kubelet would (Pod status, Events). Prints a table, and
-writes JSON.
+README), installs crds/ and deploy/, and then, for each operator in turn and each ALONE (the one
+before it stopped, its namespaces gone), runs the same scenarios in namespaces of its own:
+
+  ours  our operator (operator/main.py), locally as its ServiceAccount (deploy/'s RBAC)
+  kopf  bench/peers/kopf_peer.py: a minimal Kopf operator doing the core job only
+  go    bench/peers/go_peer/: a minimal controller-runtime operator doing the core job only
+
+Each peer has an identity of its own (a client certificate the sandbox CA signs, in
+system:masters), so the audit log tells its requests from the benchmark's. No kubelet is needed:
+Pods stay unscheduled, and where a kubelet's signal is needed the benchmark writes it through the
+API exactly as a kubelet would (Pod status, Events). Prints a side-by-side table, writes JSON.
 """
 
 from __future__ import annotations
@@ -21,21 +31,27 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from healthdemo_sandbox import bringup
-from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.controlplane import ControlPlane, users
 from healthdemo_sandbox.localoperator import LocalOperator
+from healthdemo_sandbox.paths import ROOT
 from kubernetes import client, watch
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ is no package: its peers are found from the repository's root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.peers.peer_process import PeerProcess
+
 GROUP, VERSION, PLURAL = "demo.example.com", "v1", "healthdemos"
 OPERATOR_USER = "system:serviceaccount:healthdemo-system:healthdemo-operator"
+OPERATORS = {"ours": "ours", "kopf": "kopf peer", "go": "go peer"}
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -111,25 +127,63 @@ class Watcher:
 
 
 class Audit:
-    """Counts the operator's requests in the API server's audit log, from an offset on."""
+    """The API server's audit log, read incrementally: completed requests, by user name."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.offset = path.stat().st_size
+        self._pos = path.stat().st_size
+        self._rest = b""
+        self._by_user: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, user: str) -> UserAudit:
+        """One user's requests from now on (only users asked for are kept)."""
+        with self._lock:
+            self._read()
+            self._by_user.setdefault(user, [])
+        return UserAudit(self, user)
+
+    def requests_of(self, user: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._read()
+            return self._by_user[user]
+
+    def _read(self) -> None:
+        with self.path.open("rb") as log:
+            log.seek(self._pos)
+            data = log.read()
+        self._pos += len(data)
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()  # a line still being written
+        needles = {user: json.dumps(user).encode() for user in self._by_user}
+        for line in lines:
+            for user, needle in needles.items():
+                if needle in line:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:  # the torn first line after a start mid-line
+                        break
+                    if event["user"]["username"] == user and event["stage"] == "ResponseComplete":
+                        self._by_user[user].append(event)
+                    break
+
+
+class UserAudit:
+    """Counts one user's requests in the audit log, from a mark on."""
+
+    def __init__(self, audit: Audit, user: str) -> None:
+        self.audit, self.user = audit, user
+        self.mark()
 
     def mark(self) -> None:
-        self.offset = self.path.stat().st_size
+        self.offset = len(self.audit.requests_of(self.user))
 
     def requests(self) -> list[dict[str, Any]]:
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            data = log.read()
-        found = []
-        for line in data.splitlines():
-            event = json.loads(line)
-            if event["user"]["username"] == OPERATOR_USER and event["stage"] == "ResponseComplete":
-                found.append(event)
-        return found
+        return self.audit.requests_of(self.user)[self.offset :]
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Everything but watches (a watch is one long request, counted when it ends)."""
+        return [e for e in self.requests() if e["verb"] != "watch"]
 
     def count(self, verb: str, subresource: str | None = None, resource: str | None = None) -> int:
         return sum(
@@ -142,18 +196,27 @@ class Audit:
             )
         )
 
+    def breakdown(self) -> dict[str, int]:
+        """Non-watch requests by `verb resource[/subresource]`."""
+        kinds: Counter[str] = Counter()
+        for e in self.changes():
+            ref = e.get("objectRef") or {}
+            sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+            kinds[f"{e['verb']} {ref.get('resource', e.get('requestURI', '?'))}{sub}"] += 1
+        return dict(kinds.most_common())
+
     def wait_quiet(self, quiet_s: float = 2.0, timeout: float = 600) -> float:
-        """Seconds until the operator made no non-watch request for `quiet_s`."""
+        """Seconds until the user made no non-watch request for `quiet_s`."""
         start = time.monotonic()
         last_size, last_change = -1, time.monotonic()
         while time.monotonic() - start < timeout:
-            size = len([e for e in self.requests() if e["verb"] != "watch"])
+            size = len(self.changes())
             if size != last_size:
                 last_size, last_change = size, time.monotonic()
             elif time.monotonic() - last_change >= quiet_s:
                 return last_change - start
             time.sleep(0.2)
-        raise TimeoutError("the operator never went quiet")
+        raise TimeoutError(f"{self.user} never went quiet")
 
 
 def rss_mb(pid: int) -> float:
@@ -168,11 +231,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class Operator(Protocol):
+    """What the benchmark needs of an operator process: LocalOperator, PeerProcess."""
+
+    def start(self, timeout: float = ...) -> None: ...
+    def stop(self) -> None: ...
+    def health(self) -> dict[str, Any] | None: ...
+    @property
+    def pid(self) -> int | None: ...
+
+
+@dataclass
+class Contender:
+    """One operator under test: its process, the user it talks as, its namespaces' prefix."""
+
+    key: str
+    process: Operator
+    user: str
+    audit: UserAudit
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+    def settle(self, healthdemos: int, quiet_s: float = 2.0) -> float:
+        """Seconds until settled: our recorder's own counters (reconciled every HealthDemo,
+        nothing queued) where /healthz has them, then no request for `quiet_s`."""
+        start = time.monotonic()
+        stats = (self.process.health() or {}).get("recorder")
+        while isinstance(stats, dict) and "reconciles" in stats:
+            if stats.get("reconciles", 0) >= healthdemos and stats.get("queued", 1) == 0:
+                break
+            time.sleep(0.2)
+            stats = (self.process.health() or {}).get("recorder")
+        return time.monotonic() - start + self.audit.wait_quiet(quiet_s)
+
+
 @dataclass
 class Bench:
     plane: ControlPlane
     operator: LocalOperator
     audit: Audit
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hd-bench-")))
     core: client.CoreV1Api = field(init=False)
     custom: client.CustomObjectsApi = field(init=False)
 
@@ -185,14 +285,84 @@ class Bench:
         self.plane.kubectl("create", "namespace", name)
         return name
 
+    # -- the operators -----------------------------------------------------------------------
+
+    def contender(self, key: str) -> Contender:
+        if key == "ours":
+            return Contender(key, self.operator, OPERATOR_USER, self.audit.of(OPERATOR_USER))
+        user = f"bench-{key}-peer"
+        kubeconfig = self.mint_user(user)
+        log = self.workdir / f"{user}.log"
+        peer = (PeerProcess.kopf if key == "kopf" else PeerProcess.go)(kubeconfig, log)
+        return Contender(key, peer, user, self.audit.of(user))
+
+    def mint_user(self, name: str) -> Path:
+        """A kubeconfig for `name`: a client certificate from the sandbox CA, system:masters."""
+        pki = self.workdir / "pki"
+        pki.mkdir(exist_ok=True)
+        cert, key = self.plane.ca.issue(name, organizations=["system:masters"], client=True).write(
+            pki, name
+        )
+        path = self.workdir / f"{name}.kubeconfig"
+        config = users.kubeconfig(
+            self.plane.server, self.plane.ca.cert_pem, name, client_cert=cert, client_key=key
+        )
+        path.write_text(config)
+        path.chmod(0o600)
+        return path
+
+    def run(self, op: Contender, args: argparse.Namespace) -> dict[str, Any]:
+        """Every scenario for one operator, alone; afterwards its namespaces go, then it stops."""
+        namespaces: list[str] = []
+
+        def ns(scenario: str) -> str:
+            print(f"   {scenario}", flush=True)
+            namespaces.append(self.namespace(f"{op.key}-{scenario}"))
+            return namespaces[-1]
+
+        results: dict[str, Any] = {"user": op.user}
+        op.process.start()
+        try:
+            if args.reaction:
+                results["reaction"] = self.reaction(op, ns("reaction"), args.reaction)
+            if args.live:
+                results["recording"] = self.recording(op, ns("recording"), args.live)
+            if args.scale:
+                # Exactly `scale` HealthDemos in the cluster: the ones before go first.
+                self.delete_namespaces(namespaces)
+                op.audit.wait_quiet()
+                results["scale"] = self.scale(op, ns("scale"), args.scale, args.idle)
+            if args.storm_seconds:
+                results["storm"] = self.storm(
+                    op, ns("storm"), args.storm_rate, args.storm_seconds, args.idle
+                )
+        finally:
+            # While it still runs (it may hold finalizers); the next operator must not see them.
+            self.delete_namespaces(namespaces)
+            op.process.stop()
+        return results
+
+    def delete_namespaces(self, namespaces: list[str]) -> None:
+        """Delete them and wait until they are gone; `namespaces` is emptied."""
+        if namespaces:
+            self.plane.kubectl(
+                "delete", "namespace", *namespaces, "--wait=true", "--timeout=900s", timeout=960
+            )
+            namespaces.clear()
+
     # -- reaction ----------------------------------------------------------------------------
 
-    def reaction(self, count: int) -> dict[str, Any]:
+    def reaction(self, op: Contender, ns: str, count: int) -> dict[str, Any]:
         """CR created → its Pod seen by a watching client, vs a Pod created directly."""
-        ns = self.namespace("bench-reaction")
         pods = Watcher(self.core.list_namespaced_pod, namespace=ns)
         bare, operated = [], []
         try:
+            # Warm-up (and proof that the operator works): one HealthDemo gets its Pod.
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, healthdemo(ns, "warmup")
+            )
+            pods.wait_for(named("warmup-webapp"), timeout=120)
+            pod_check = self.check_pod(ns, "warmup")
             for n in range(count):
                 start = time.perf_counter()
                 self.core.create_namespaced_pod(
@@ -213,11 +383,31 @@ class Bench:
         finally:
             pods.stop()
         return {
+            "pod_check": pod_check,
             "bare_pod": summary(bare),
             "operator": summary(operated),
             "ratio_p50": percentile(operated, 0.5) / percentile(bare, 0.5),
             "ratio_p99": percentile(operated, 0.99) / percentile(bare, 0.99),
         }
+
+    def check_pod(self, ns: str, name: str) -> str:
+        """ "ok" if the HealthDemo's Pod is the one asked for, else what differs."""
+        owner = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        pod = self.core.read_namespaced_pod(f"{name}-webapp", ns).to_dict()
+        webapp = next((c for c in pod["spec"]["containers"] if c["name"] == "webapp"), None)
+        http = ((webapp or {}).get("liveness_probe") or {}).get("http_get") or {}
+        refs = pod["metadata"].get("owner_references") or []
+        problems = [
+            what
+            for what, ok in (
+                ("no container webapp", webapp is not None),
+                ("image", (webapp or {}).get("image") == "flask-webapp:latest"),
+                ("liveness", http.get("path") == "/healthz" and str(http.get("port")) == "5000"),
+                ("owner", any(r["uid"] == owner["metadata"]["uid"] for r in refs)),
+            )
+            if not ok
+        ]
+        return "ok" if not problems else "wrong: " + ", ".join(problems)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -239,18 +429,17 @@ class Bench:
                 raise TimeoutError(f"{count} Pods not created in {ns}")
             time.sleep(0.5)
 
-    def recording(self, live: int) -> dict[str, Any]:
+    def recording(self, op: Contender, ns: str, live: int) -> dict[str, Any]:
         """A kubelet-side restart (Pod status + Killing Event) → the CR's status shows it."""
-        ns = self.namespace("bench-recording")
         self._create_many(ns, live, "rec")
         self._wait_pods(ns, live)
-        self.audit.wait_quiet()
+        op.audit.wait_quiet()
         hds = Watcher(
             self.custom.list_namespaced_custom_object,
             group=GROUP, version=VERSION, namespace=ns, plural=PLURAL,
         )  # fmt: skip
         latencies = []
-        self.audit.mark()
+        op.audit.mark()
         try:
             for n in range(live):
                 name = f"rec-{n}"
@@ -261,7 +450,7 @@ class Bench:
         finally:
             hds.stop()
         time.sleep(1)
-        patches = self.audit.count("patch", subresource="status")
+        patches = op.audit.count("patch", subresource="status")
         return {
             "live_healthdemos": live,
             "restart_to_status": summary(latencies),
@@ -297,59 +486,133 @@ class Bench:
 
     # -- scale -------------------------------------------------------------------------------
 
-    def scale(self, count: int) -> dict[str, Any]:
+    def scale(self, op: Contender, ns: str, count: int, idle_s: float) -> dict[str, Any]:
         """Many HealthDemos whose Pods never run: the operator's own cost."""
-        ns = self.namespace("bench-scale")
-        pid = self.operator.pid or 0
-        self.audit.mark()
+        op.audit.mark()
         start = time.monotonic()
         self._create_many(ns, count, "s")
         self._wait_pods(ns, count)
-        settle_create = self.audit.wait_quiet()
+        settle_create = op.audit.wait_quiet()
         settled_at = time.monotonic() - start
-        requests_create = len([e for e in self.audit.requests() if e["verb"] != "watch"])
-        # Idle: no changes for 30 s — requests (hot loops?) and CPU.
-        self.audit.mark()
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(30)
-        idle_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
-        idle_requests = len([e for e in self.audit.requests() if e["verb"] != "watch"])
-        rss = rss_mb(pid)
+        requests_create = len(op.audit.changes())
+        breakdown_create = op.audit.breakdown()
+        # Idle: no changes for a while — requests (hot loops?) and CPU.
+        op.audit.mark()
+        cpu0, t0 = cpu_seconds(op.pid), time.monotonic()
+        time.sleep(idle_s)
+        idle_cpu = (cpu_seconds(op.pid) - cpu0) / (time.monotonic() - t0) * 100
+        idle_requests = len(op.audit.changes())
+        rss = rss_mb(op.pid)
         # 100 changes (one kubelet-side restart each) → requests per change.
         changes = min(100, count)
-        self.audit.mark()
+        op.audit.mark()
         for n in range(changes):
             self._kubelet_restart(ns, f"s-{n}-webapp")
-        self.audit.wait_quiet()
-        status_patches = self.audit.count("patch", subresource="status")
-        other = [e for e in self.audit.requests() if e["verb"] != "watch"]
+        op.audit.wait_quiet()
+        status_patches = op.audit.count("patch", subresource="status")
+        other = op.audit.changes()
         # Restart the operator with everything in place: time to settle again.
-        self.operator.stop()
-        self.audit.mark()
+        op.process.stop()
+        op.audit.mark()
         restarted = time.monotonic()
-        self.operator.start()
-        # Settled: the recorder has looked at every HealthDemo, then all is quiet.
-        while True:
-            stats = (self.operator.health() or {}).get("recorder") or {}
-            if stats.get("reconciles", 0) >= count and stats.get("queued", 1) == 0:
-                break
-            time.sleep(0.2)
-        settle_restart = time.monotonic() - restarted + self.audit.wait_quiet()
-        restart_requests = len([e for e in self.audit.requests() if e["verb"] != "watch"])
+        op.process.start()
+        settle_restart = time.monotonic() - restarted + op.settle(count, quiet_s=5.0)
+        restart_requests = len(op.audit.changes())
         return {
             "healthdemos": count,
             "create_to_settled_s": settled_at,
             "requests_while_creating": requests_create,
+            "requests_per_healthdemo": requests_create / count,
+            "requests_while_creating_by_kind": breakdown_create,
             "last_write_after_create_s": settle_create,
             "rss_mb": rss,
+            "idle_seconds": idle_s,
             "idle_cpu_percent": idle_cpu,
-            "idle_requests_30s": idle_requests,
+            "idle_requests": idle_requests,
             "status_patches_per_change": status_patches / changes,
             "requests_per_change": len(other) / changes,
             "restart_settle_s": settle_restart,
             "restart_requests": restart_requests,
-            "rss_mb_after_restart": rss_mb(self.operator.pid or 0),
+            "rss_mb_after_restart": rss_mb(op.pid),
         }
+
+    # -- event storm -------------------------------------------------------------------------
+
+    def storm(
+        self, op: Contender, ns: str, per_minute: int, seconds: float, idle_s: float
+    ) -> dict[str, Any]:
+        """Kubelet Events about unrelated Pods, `per_minute` for `seconds`, while the operator
+        has nothing to do: its CPU during the storm against its CPU idle just before."""
+        bystanders = []
+        for n in range(20):
+            pod = self.core.create_namespaced_pod(
+                ns,
+                {
+                    "metadata": {"name": f"bystander-{n}"},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:latest"}]},
+                },
+            )
+            bystanders.append((pod.metadata.name, pod.metadata.uid))
+        time.sleep(2)
+        op.audit.mark()
+        cpu0, t0 = cpu_seconds(op.pid), time.monotonic()
+        time.sleep(idle_s)
+        idle_cpu = (cpu_seconds(op.pid) - cpu0) / (time.monotonic() - t0) * 100
+        idle_requests = len(op.audit.changes())
+
+        total = round(per_minute * seconds / 60)
+        interval = 60 / per_minute
+        failed = 0
+        op.audit.mark()
+        cpu0, t0 = cpu_seconds(op.pid), time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            futures = []
+            for n in range(total):
+                delay = t0 + n * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                futures.append(pool.submit(self._unrelated_event, ns, *bystanders[n % 20], n))
+            for future in futures:
+                failed += future.exception() is not None
+        sent_s = time.monotonic() - t0
+        storm_cpu = (cpu_seconds(op.pid) - cpu0) / sent_s * 100
+        cpu1, t1 = cpu_seconds(op.pid), time.monotonic()
+        time.sleep(5)  # the tail: what was still queued when the last Event was written
+        tail_cpu = (cpu_seconds(op.pid) - cpu1) / (time.monotonic() - t1) * 100
+        return {
+            "events_sent": total - failed,
+            "events_failed": failed,
+            "seconds": sent_s,
+            "events_per_minute": (total - failed) / sent_s * 60,
+            "idle_seconds_before": idle_s,
+            "idle_cpu_percent_before": idle_cpu,
+            "idle_requests_before": idle_requests,
+            "storm_cpu_percent": storm_cpu,
+            "tail_5s_cpu_percent": tail_cpu,
+            "requests_during_storm": len(op.audit.changes()),
+            "rss_mb_after_storm": rss_mb(op.pid),
+        }
+
+    STORM_EVENTS = (
+        ("Unhealthy", "Warning", "Liveness probe failed: HTTP probe failed with statuscode: 500"),
+        ("Killing", "Normal", "Container app failed liveness probe, will be restarted"),
+        ("Pulled", "Normal", 'Container image "nginx:latest" already present on machine'),
+        ("Created", "Normal", "Created container: app"),
+        ("Started", "Normal", "Started container app"),
+    )
+
+    def _unrelated_event(self, ns: str, pod: str, uid: str, n: int) -> None:
+        reason, kind, message = self.STORM_EVENTS[n % len(self.STORM_EVENTS)]
+        now = stamp()
+        body = {
+            "metadata": {"generateName": f"{pod}."},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": ns, "uid": uid,
+                               "apiVersion": "v1", "fieldPath": "spec.containers{app}"},
+            "reason": reason, "type": kind, "message": message,
+            "source": {"component": "kubelet", "host": "storm-node"}, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now,
+        }  # fmt: skip
+        self.core.create_namespaced_event(ns, body, _preload_content=False).read()
 
 
 @contextmanager
@@ -361,7 +624,7 @@ def environment(workdir: Path) -> Iterator[Bench]:
             raise RuntimeError("the benchmark counts requests in the audit log")
         operator = bringup.start_local_operator(plane, workdir / "operator.log")
         try:
-            yield Bench(plane, operator, Audit(plane.audit_log))
+            yield Bench(plane, operator, Audit(plane.audit_log), workdir)
         finally:
             operator.stop()
     finally:
@@ -372,51 +635,103 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument("--operators", default="ours,kopf,go", help="which, in order: ours,kopf,go")
     parser.add_argument("--reaction", type=int, default=200, help="CRs for the reaction test")
     parser.add_argument("--live", type=int, default=100, help="live HealthDemos for recording")
     parser.add_argument("--scale", type=int, default=1000, help="HealthDemos for the scale test")
+    parser.add_argument("--idle", type=float, default=30, help="seconds of each idle window")
+    parser.add_argument("--storm-rate", type=int, default=10_000, help="unrelated Events/minute")
+    parser.add_argument("--storm-seconds", type=float, default=60, help="0: no storm")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "operator.json"))
     args = parser.parse_args()
+    keys = [key.strip() for key in args.operators.split(",") if key.strip()]
+    if unknown := set(keys) - set(OPERATORS):
+        parser.error(f"unknown operators: {', '.join(sorted(unknown))}")
 
     machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    results: dict[str, Any] = {"machine": machine}
+    sizes = {k: getattr(args, k) for k in ("reaction", "live", "scale", "idle")}
+    sizes |= {"storm_rate": args.storm_rate, "storm_seconds": args.storm_seconds}
+    results: dict[str, Any] = {"machine": machine, "sizes": sizes, "operators": {}}
     workdir = Path(tempfile.mkdtemp(prefix="healthdemo-bench-"))
+    began = time.monotonic()
     with environment(workdir) as bench:
-        if args.reaction:
-            results["reaction"] = bench.reaction(args.reaction)
-            print_reaction(results["reaction"])
-        if args.live:
-            results["recording"] = bench.recording(args.live)
-            print_recording(results["recording"])
-        if args.scale:
-            results["scale"] = bench.scale(args.scale)
-            print_scale(results["scale"])
+        for key in keys:
+            print(f"-- {OPERATORS[key]} --", flush=True)
+            op = bench.contender(key)
+            try:
+                results["operators"][key] = bench.run(op, args)
+            except Exception as exc:  # one operator failing still leaves the others' numbers
+                results["operators"][key] = {"user": op.user, "error": repr(exc)}
+                print(f"   {OPERATORS[key]} failed: {exc!r}", flush=True)
+    results["total_s"] = time.monotonic() - began
+    print()
+    print_table(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
-    print(f"\nJSON: {args.json}")
+    print(f"\nJSON: {args.json}  (work directory with logs: {workdir})")
 
 
-def print_reaction(r: dict[str, Any]) -> None:
-    b, o = r["bare_pod"], r["operator"]
-    print(f"reaction over {o['n']} CRs (create → Pod seen by a watch):")
-    print(f"  bare Pod create       p50 {b['p50_ms']:7.1f} ms   p99 {b['p99_ms']:7.1f} ms")
-    print(f"  HealthDemo → its Pod  p50 {o['p50_ms']:7.1f} ms   p99 {o['p99_ms']:7.1f} ms")
-    print(f"  ratio                 p50 {r['ratio_p50']:7.2f} x    p99 {r['ratio_p99']:7.2f} x")
+def _at(result: dict[str, Any], path: str) -> Any:
+    value: Any = result
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
 
 
-def print_recording(r: dict[str, Any]) -> None:
-    s = r["restart_to_status"]
-    print(f"recording with {r['live_healthdemos']} live HealthDemos (restart → status):")
-    print(f"  p50 {s['p50_ms']:.1f} ms   p99 {s['p99_ms']:.1f} ms   max {s['max_ms']:.1f} ms")
-    print(f"  status PATCHes per restart: {r['status_patches_per_restart']:.2f}")
+def _pair(result: dict[str, Any], a: str, b: str, fmt: str) -> str:
+    x, y = _at(result, a), _at(result, b)
+    return "—" if x is None or y is None else f"{x:{fmt}} / {y:{fmt}}"
 
 
-def print_scale(r: dict[str, Any]) -> None:
-    print(f"scale with {r['healthdemos']} HealthDemos (Pods unscheduled):")
-    for key, value in r.items():
-        if key != "healthdemos":
-            shown = f"{value:10.2f}" if isinstance(value, float) else f"{value:10}"
-            print(f"  {key:<28} {shown}")
+def _one(result: dict[str, Any], path: str, fmt: str) -> str:
+    x = _at(result, path)
+    return "—" if x is None else f"{x:{fmt}}"
+
+
+def print_table(results: dict[str, Any]) -> None:
+    s = results["sizes"]
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("its Pod as specified (image, probe, owner)", lambda r: _one(r, "reaction.pod_check", "")),
+        (f"reaction ({s['reaction']} CRs): bare Pod p50/p99 ms",
+         lambda r: _pair(r, "reaction.bare_pod.p50_ms", "reaction.bare_pod.p99_ms", ".1f")),
+        ("reaction: CR → its Pod p50/p99 ms",
+         lambda r: _pair(r, "reaction.operator.p50_ms", "reaction.operator.p99_ms", ".1f")),
+        ("reaction ratio to bare Pod p50/p99 x",
+         lambda r: _pair(r, "reaction.ratio_p50", "reaction.ratio_p99", ".2f")),
+        (f"recording ({s['live']} live): restart → status p50/p99 ms",
+         lambda r: _pair(r, "recording.restart_to_status.p50_ms",
+                         "recording.restart_to_status.p99_ms", ".1f")),
+        ("status PATCHes per restart",
+         lambda r: _one(r, "recording.status_patches_per_restart", ".2f")),
+        (f"scale ({s['scale']} HDs): create → settled s",
+         lambda r: _one(r, "scale.create_to_settled_s", ".1f")),
+        ("requests per HealthDemo (creating)",
+         lambda r: _one(r, "scale.requests_per_healthdemo", ".2f")),
+        ("RSS after settled MB", lambda r: _one(r, "scale.rss_mb", ".1f")),
+        (f"idle CPU % ({s['idle']:.0f} s)", lambda r: _one(r, "scale.idle_cpu_percent", ".2f")),
+        (f"idle requests ({s['idle']:.0f} s)", lambda r: _one(r, "scale.idle_requests", "d")),
+        ("requests per change (a restart)", lambda r: _one(r, "scale.requests_per_change", ".2f")),
+        ("operator restart → settled s", lambda r: _one(r, "scale.restart_settle_s", ".1f")),
+        ("requests after restart", lambda r: _one(r, "scale.restart_requests", "d")),
+        ("RSS after restart MB", lambda r: _one(r, "scale.rss_mb_after_restart", ".1f")),
+        ("storm: unrelated Events sent, per min",
+         lambda r: _pair(r, "storm.events_sent", "storm.events_per_minute", ".0f")),
+        ("storm: CPU % idle before / during",
+         lambda r: _pair(r, "storm.idle_cpu_percent_before", "storm.storm_cpu_percent", ".2f")),
+        ("storm: CPU % in the 5 s after", lambda r: _one(r, "storm.tail_5s_cpu_percent", ".2f")),
+        ("storm: requests during", lambda r: _one(r, "storm.requests_during_storm", "d")),
+        ("RSS after storm MB", lambda r: _one(r, "storm.rss_mb_after_storm", ".1f")),
+    ]  # fmt: skip
+    ops = results["operators"]
+    width = max(len(label) for label, _ in rows)
+    print(f"{'':<{width}}  " + "  ".join(f"{OPERATORS[k]:>17}" for k in ops))
+    for label, cell in rows:
+        print(f"{label:<{width}}  " + "  ".join(f"{cell(ops[k]):>17}" for k in ops))
+    for key, result in ops.items():
+        if "error" in result:
+            print(f"{OPERATORS[key]}: FAILED {result['error']}")
 
 
 if __name__ == "__main__":

@@ -11,19 +11,13 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from healthdemo_sandbox.ports import free_port
 
 
 def start(port: int) -> subprocess.Popen[bytes]:
