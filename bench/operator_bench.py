@@ -622,7 +622,7 @@ def environment(workdir: Path) -> Iterator[Bench]:
         bringup.install(plane)
         if plane.audit_log is None:
             raise RuntimeError("the benchmark counts requests in the audit log")
-        operator = bringup.start_local_operator(plane, workdir / "operator.log")
+        operator = bringup.local_operator(plane, workdir / "operator.log")  # run() starts it
         try:
             yield Bench(plane, operator, Audit(plane.audit_log), workdir)
         finally:

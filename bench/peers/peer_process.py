@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from healthdemo_sandbox.childprocess import ChildProcess
 from healthdemo_sandbox.ports import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +27,7 @@ GO_PEER = HERE / "go_peer"
 GO_BINARY = Path.home() / ".cache" / "healthdemo" / "bench" / "go-peer"
 
 
-class PeerProcess:
+class PeerProcess(ChildProcess):
     """One peer operator: `argv` run with `KUBECONFIG=kubeconfig`, its output in `log_path`.
 
     Ready when `ready()` says so (Kopf's liveness endpoint answers; the Go manager logged
@@ -42,9 +43,9 @@ class PeerProcess:
         liveness_port: int | None = None,
         ready_marker: str | None = None,
     ) -> None:
-        self.name, self.argv, self.kubeconfig, self.log_path = name, argv, kubeconfig, log_path
+        super().__init__(log_path)
+        self.name, self.argv, self.kubeconfig = name, argv, kubeconfig
         self.liveness_port, self.ready_marker = liveness_port, ready_marker
-        self.proc: subprocess.Popen[bytes] | None = None
 
     # -- the two peers -----------------------------------------------------------------------
 
@@ -99,29 +100,6 @@ class PeerProcess:
                 return result
         except (OSError, ValueError):
             return None
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
 
 
 def build_go_peer(binary: Path = GO_BINARY) -> Path:

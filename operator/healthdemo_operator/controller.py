@@ -264,9 +264,12 @@ class Controller:
             tracked.problem = None
             await self._post(body, [Notice("Normal", "ReplacingPod", step.message)])
             return True
+        if tracked.closing:
+            return False
         result = await asyncio.to_thread(
             lifecycle.create, self.kube, body, look_first=tracked.squatted
         )
+        tracked.closing = result.outcome is Outcome.CLOSING
         tracked.squatted = result.outcome is Outcome.TAKEN
         tracked.problem = Problem("PodNameTaken", result.message) if tracked.squatted else None
         logger.info("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"],

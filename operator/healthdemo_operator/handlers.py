@@ -158,7 +158,9 @@ async def healthdemo_changed(type: str | None, uid: str, memo: kopf.Memo, **_: A
     if type == "DELETED":
         controller.forget(uid)  # its Pod goes by garbage collection (ownerReference)
     else:
-        controller.enqueue(uid)
+        # At once: a new HealthDemo waits for its Pod (the coalescing window is for bursts of
+        # Pod and Event updates, which a HealthDemo does not have).
+        controller.enqueue(uid, delay=0)
 
 
 @kopf.on.event("v1", "pods", labels=OUR_PODS)

@@ -38,4 +38,5 @@ class Tracked:
     failures: int = 0  # reconciles failed in a row: the retry back-off
     problem: Problem | None = None  # why there is no Pod: shown as phase Invalid
     squatted: bool = False  # a Pod that is not ours holds our Pod's name
+    closing: bool = False  # its namespace is being deleted: no Pod can be created any more
     departed: dict[str, PodView] = field(default_factory=dict)  # deleted, not yet recorded

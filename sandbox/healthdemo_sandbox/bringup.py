@@ -96,11 +96,18 @@ def wait_operator(plane: ControlPlane, timeout: int = 120) -> None:
     )  # fmt: skip
 
 
+def local_operator(
+    plane: ControlPlane, log: Path, *extra: str, kubeconfig: Path | None = None
+) -> LocalOperator:
+    """The operator as a local process, not started yet; by default as its ServiceAccount
+    (exactly deploy/'s RBAC), or with `kubeconfig` (e.g. one that points through a proxy)."""
+    return LocalOperator(kubeconfig or plane.kubeconfig("operator"), log, *extra)
+
+
 def start_local_operator(
     plane: ControlPlane, log: Path, *extra: str, kubeconfig: Path | None = None
 ) -> LocalOperator:
-    """The operator as a local process, healthy; by default as its ServiceAccount (exactly
-    deploy/'s RBAC), or with `kubeconfig` (e.g. one that points through a proxy)."""
-    operator = LocalOperator(kubeconfig or plane.kubeconfig("operator"), log, *extra)
+    """`local_operator`, started and healthy."""
+    operator = local_operator(plane, log, *extra, kubeconfig=kubeconfig)
     operator.start()
     return operator

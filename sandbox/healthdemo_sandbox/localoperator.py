@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from healthdemo_sandbox import probes, waiting
+from healthdemo_sandbox.childprocess import ChildProcess
 from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.ports import free_port
 
 
-class LocalOperator:
+class LocalOperator(ChildProcess):
     """`kopf run operator/main.py` as a local process, as the operator's ServiceAccount.
 
     Standalone by default; with `peering` it joins that peering like the deployed replicas.
@@ -26,10 +27,10 @@ class LocalOperator:
     def __init__(
         self, kubeconfig: Path, log_path: Path, *extra: str, peering: str | None = None
     ) -> None:
-        self.kubeconfig, self.log_path, self.extra = kubeconfig, log_path, extra
+        super().__init__(log_path)
+        self.kubeconfig, self.extra = kubeconfig, extra
         self.peering = peering
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
         # MALLOC_ARENA_MAX as in Dockerfile.operator, so a local run costs what a Pod does.
@@ -63,26 +64,6 @@ class LocalOperator:
             return None
         return result
 
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no last words — a crash."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
     def forbidden(self) -> list[str]:
         """Log lines that show RBAC refused the operator something (its grants too narrow).
 
@@ -92,7 +73,3 @@ class LocalOperator:
             for line in self.log_text().splitlines()
             if ("(403)" in line or "forbidden" in line.lower()) and "being terminated" not in line
         ]
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
