@@ -26,6 +26,7 @@ import kopf
 from healthdemo_operator import kubelet_counters, names
 from healthdemo_operator.controller import Controller
 from healthdemo_operator.kube import Kube
+from healthdemo_operator.nodiffbase import NoDiffBase
 from healthdemo_operator.observations import KUBELET, event_view, owner_uid, pod_view
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
@@ -46,6 +47,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # We post our own Events (kube.post_event), with reasons a user can act on; Kopf's automatic
     # Events from its log lines would be a second, noisier channel.
     settings.posting.enabled = False
+    # No on.create/on.update handlers: Kopf's per-event diff of each body is never read.
+    settings.persistence.diffbase_storage = NoDiffBase()
+    # Kopf keeps a worker per object for this long after its last event; a storm of Events
+    # (each one a new object) would otherwise keep thousands of idle workers alive.
+    settings.queueing.idle_timeout = 1.0
     # A watch stream can die silently: ask the server to end it every 5 minutes, and give up on
     # one that has been quiet for longer than that.
     settings.watching.server_timeout = 300
