@@ -26,6 +26,18 @@ DEFAULTS: dict[str, Any] = {
     # The liveness probe's timeoutSeconds: a /hang at least this long is a failed check for the
     # kubelet even though the app answers 200 in the end.
     "LIVENESS_TIMEOUT_SECONDS": 1.0,
+    # The slow-starter lesson: every check answers "starting" (and the TCP check ports stay
+    # closed) for this long after the container starts.
+    "STARTUP_DELAY_SECONDS": 0.0,
+    # Besides HTTP on $PORT: TCP ports that accept connections only while live / ready, and the
+    # standard gRPC health service (the operator's podspec.py names the same ports).
+    "TCP_LIVENESS_PORT": 5001,
+    "TCP_READINESS_PORT": 5002,
+    "GRPC_PORT": 5003,
+    # POST /oom allocates this much at a time until the container's memory limit kills it.
+    "OOM_STEP_MIB": 16,
+    # Where the container's memory limit is read (/oom refuses without one).
+    "CGROUP_ROOT": "/sys/fs/cgroup",
 }
 
 # Environment variable -> (config key, parser).
@@ -39,6 +51,10 @@ _ENV: dict[str, tuple[str, Any]] = {
     "WEBAPP_JOURNAL_DIR": ("JOURNAL_DIR", str),
     "WEBAPP_TERMINATION_LOG": ("TERMINATION_LOG", str),
     "WEBAPP_LIVENESS_TIMEOUT_SECONDS": ("LIVENESS_TIMEOUT_SECONDS", float),
+    "WEBAPP_STARTUP_DELAY_SECONDS": ("STARTUP_DELAY_SECONDS", float),
+    "WEBAPP_TCP_LIVENESS_PORT": ("TCP_LIVENESS_PORT", int),
+    "WEBAPP_TCP_READINESS_PORT": ("TCP_READINESS_PORT", int),
+    "WEBAPP_GRPC_PORT": ("GRPC_PORT", int),
 }
 
 FAULT_MODES = ("enabled", "token", "disabled")

@@ -15,8 +15,9 @@ container that never wrote its end.
 Format (the operator parses it; a test keeps the two in step): the prefix `healthdemo-journal/v1 `
 and one JSON object `{"containers": <started in this Pod>, "livenessFailures": <failed liveness
 answers to the kubelet in this Pod>, "exits": [{"c": <container index>, "cause": "sigterm" |
-"crash" | "gone", "at": <RFC 3339>, "code": <exit code, crash only>, "streak": <failed liveness
-answers in a row before the end>, "since": <first of them>}, ...oldest first]}`, trimmed to the
+"crash" | "oom" | "gone", "at": <RFC 3339>, "code": <exit code, crash only>, "starting": <true
+when it had not finished starting>, "streak": <failed liveness answers in a row before the end>,
+"since": <first of them>}, ...oldest first]}`, trimmed to the
 kubelet's 4096 bytes by dropping the oldest exits.
 """
 
@@ -34,7 +35,7 @@ from webapp.state import iso
 PREFIX = "healthdemo-journal/v1 "
 MAX_MESSAGE_BYTES = 4096  # the kubelet reads at most this much of a termination message
 STATE_FILE = "journal.json"
-CAUSES = ("sigterm", "crash", "gone")
+CAUSES = ("sigterm", "crash", "oom", "gone")
 
 
 class Journal:
@@ -80,8 +81,10 @@ class Journal:
             self._state["livenessFailures"] = int(self._state["livenessFailures"]) + 1
             self._save()
 
-    def ended(self, cause: str, code: int | None = None) -> None:
-        """How this container is about to end; the first call wins (a crash then SIGTERM...)."""
+    def ended(self, cause: str, code: int | None = None, *, starting: bool = False) -> None:
+        """How this container is about to end; the first call wins (a crash then SIGTERM...).
+        `starting`: it had not finished starting, so a kill came from the startup probe (if the
+        Pod has one) or from a liveness probe too impatient for a slow starter."""
         if cause not in CAUSES:
             raise ValueError(f"unknown cause {cause!r}")
         with self._lock:
@@ -91,6 +94,8 @@ class Journal:
             entry: dict[str, Any] = {"c": self.container, "cause": cause, "at": iso(time.time())}
             if code is not None:
                 entry["code"] = code
+            if starting:
+                entry["starting"] = True
             if self._streak:
                 entry["streak"] = self._streak
                 entry["since"] = iso(self._since)

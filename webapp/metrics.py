@@ -19,7 +19,7 @@ from webapp.state import HealthState
 
 bp = Blueprint("metrics", __name__)
 
-PROBE_ENDPOINTS = {"/healthz": "liveness", "/readyz": "readiness"}
+PROBE_ENDPOINTS = {"/healthz": "liveness", "/readyz": "readiness", "/startupz": "startup"}
 
 
 class Metrics:

@@ -1,15 +1,19 @@
-"""The two endpoints the kubelet probes: /healthz (liveness) and /readyz (readiness)."""
+"""The endpoints the kubelet probes: /healthz (liveness), /readyz (readiness), /startupz."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from webapp.journal import Journal
-from webapp.state import HealthState, iso
+from webapp.state import HealthState, Verdict, iso
 
 KUBE_PROBE = "kube-probe/"  # the kubelet's prober names itself so in the User-Agent
+# The exec check (webapp/check.py) runs because the kubelet runs it: its answers count as the
+# kubelet's too.
+EXEC_CHECK = "healthdemo-exec-check/"
 
 bp = Blueprint("probes", __name__)
 
@@ -25,39 +29,66 @@ def journal() -> Journal:
 
 
 def from_kubelet() -> bool:
-    return request.user_agent.string.startswith(KUBE_PROBE)
+    return request.user_agent.string.startswith((KUBE_PROBE, EXEC_CHECK))
 
 
-@bp.get("/healthz")
-def healthz() -> tuple[Response, int]:
-    """Liveness: 200 while healthy, 500 while failing. After /hang it answers only after a delay,
-    so a probe with a shorter timeoutSeconds counts a failure.
+def answer(verdict: Verdict, failure_code: int, failing: str = "failing") -> tuple[Response, int]:
+    """The JSON answer to a check: 200, or failure_code with why."""
+    if verdict.healthy:
+        return jsonify(status="ok"), 200
+    body: dict[str, object] = {"status": failing, "reason": verdict.reason}
+    if verdict.since is not None:
+        body["since"] = iso(verdict.since)
+    if verdict.reason == "fail-next":
+        body["remaining"] = verdict.remaining
+    return jsonify(body), failure_code
 
-    The check is decided when it arrives: a kill during a hang still finds it in the journal.
-    """
+
+@dataclass(frozen=True)
+class LivenessAnswer:
+    verdict: Verdict
+    delay: float  # how long to wait before answering (/hang)
+    failed: bool  # as the kubelet sees it: a late success is a failure
+
+
+def decide_liveness(*, kubelet: bool) -> LivenessAnswer:
+    """One liveness check, whatever the probe kind asked: decided when it arrives, so a kill
+    during a hang still finds it in the journal."""
     state = health_state()
     arrived = time.time()
     delay = state.hang_seconds()
     verdict = state.check_liveness()
     # The kubelet gives up after timeoutSeconds: for it, a late 200 is a failure.
-    g.probe_failed = not verdict.healthy or delay >= current_app.config["LIVENESS_TIMEOUT_SECONDS"]
-    if from_kubelet():
-        journal().liveness_answer(failed=g.probe_failed, at=arrived)
-    if delay > 0:
-        time.sleep(delay)
-    if verdict.healthy:
-        return jsonify(status="ok"), 200
-    body: dict[str, object] = {"status": "failing", "reason": verdict.reason}
-    if verdict.since is not None:
-        body["since"] = iso(verdict.since)
-    if verdict.reason == "fail-next":
-        body["remaining"] = verdict.remaining
-    return jsonify(body), 500
+    failed = not verdict.healthy or delay >= current_app.config["LIVENESS_TIMEOUT_SECONDS"]
+    if kubelet:
+        journal().liveness_answer(failed=failed, at=arrived)
+    return LivenessAnswer(verdict, delay, failed)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Liveness: 200 while healthy, 500 while failing or starting. After /hang it answers only
+    after a delay, so a probe with a shorter timeoutSeconds counts a failure."""
+    decided = decide_liveness(kubelet=from_kubelet())
+    g.probe_failed = decided.failed
+    if decided.delay > 0:
+        time.sleep(decided.delay)
+    return answer(decided.verdict, 500)
 
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Readiness: 503 takes the Pod out of Service endpoints but never restarts it."""
-    if health_state().check_readiness():
+    verdict = health_state().check_readiness()
+    if verdict.healthy:
         return jsonify(status="ready"), 200
-    return jsonify(status="not ready", reason="readiness disabled via /readyz/disable"), 503
+    return answer(verdict, 503, failing="not ready")
+
+
+@bp.get("/startupz")
+def startupz() -> tuple[Response, int]:
+    """Startup: 503 until the startup delay (WEBAPP_STARTUP_DELAY_SECONDS) is over."""
+    verdict = health_state().check_startup()
+    if verdict.healthy:
+        return jsonify(status="started"), 200
+    return answer(verdict, 503, failing="starting")

@@ -3,9 +3,9 @@
 Two things a plain `gunicorn webapp:app` would get wrong for this demo:
 - SIGTERM: gunicorn waits `graceful_timeout` (30 s) for busy workers, so a container killed by its
   liveness probe with a /hang in flight would stall and end as exit 137. We allow 1 s.
-- POST /crash: a dying worker is normally replaced by the master, so the container never exits.
-  The worker records its exit code in shared memory first; the master sees it when it reaps the
-  worker and halts with that code, so the kubelet sees a real crash.
+- POST /crash and /oom: a dying worker is normally replaced by the master, so the container never
+  exits. The worker records its exit code in shared memory first; the master sees it when it
+  reaps the worker and halts with that code, so the kubelet sees a real crash (or OOM kill).
 
 And one thing it would not know: the master counts this container in the Pod's journal before any
 worker starts (a replaced worker is not a new container), and a worker writes "sigterm" into it
@@ -19,8 +19,9 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -28,11 +29,18 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.errors import HaltServer
 from gunicorn.workers.base import Worker
 
-from webapp import config, create_app
-from webapp.faults import exit_process
+from webapp import config
+from webapp.app import create_app
+from webapp.faults import allocate_until_killed, exit_process
 from webapp.journal import Journal
+from webapp.state import HealthState
+from webapp.tcp_check import TcpCheck
+
+if TYPE_CHECKING:
+    import grpc
 
 GRACEFUL_TIMEOUT_S = 1
+OOM_EXIT_CODE = 137  # 128 + SIGKILL, what a container killed by the kernel exits with
 THREADS = 16  # probes that /hang hold a thread each; keep some for everything else
 
 
@@ -62,20 +70,29 @@ class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app({"CRASH": self.crash})
+        return create_app({"CRASH": self.crash, "OOM": self.oom})
 
     def crash(self, code: int) -> None:
         self.crash_code.value = code
         exit_process(code)
 
+    def oom(self, step_mib: int) -> None:
+        """Where the kernel kills only the biggest process (cgroup v1), that is the worker: the
+        master then halts too, so the container ends instead of growing a new worker."""
+        self.crash_code.value = OOM_EXIT_CODE
+        allocate_until_killed(step_mib)
+
     def on_worker_ready(self, worker: Worker) -> None:
-        """In the worker: note a SIGTERM in the journal first, then let gunicorn drain."""
+        """In the worker, where the state lives: open the TCP check ports and gRPC health, and
+        note a SIGTERM in the journal first (still starting or not), then let gunicorn drain."""
         app: Flask = worker.wsgi
         journal: Journal = app.extensions["journal"]
+        state: HealthState = app.extensions["health_state"]
+        self.checks = serve_checks(app, self.host)
         drain = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            journal.ended("sigterm")
+            journal.ended("sigterm", starting=not state.is_started())
             if callable(drain):
                 drain(signum, frame)
 
@@ -84,6 +101,26 @@ class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
     def on_child_exit(self, server: Arbiter, worker: Worker) -> None:
         if self.crash_code.value:
             raise HaltServer("crash requested via POST /crash", self.crash_code.value)
+
+
+@dataclass
+class Checks:
+    """The probe targets besides HTTP: kept referenced for the worker's lifetime."""
+
+    tcp: list[TcpCheck]
+    grpc: grpc.Server
+
+
+def serve_checks(app: Flask, host: str) -> Checks:
+    """In the worker only: gRPC must not start before the fork."""
+    from webapp import grpc_health  # noqa: PLC0415  # see above
+
+    state: HealthState = app.extensions["health_state"]
+    tcp = [
+        TcpCheck(state, "liveness", host, app.config["TCP_LIVENESS_PORT"]),
+        TcpCheck(state, "readiness", host, app.config["TCP_READINESS_PORT"]),
+    ]
+    return Checks(tcp, grpc_health.serve(app, host, app.config["GRPC_PORT"]))
 
 
 def main() -> None:

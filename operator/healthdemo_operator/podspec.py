@@ -14,15 +14,34 @@ DEFAULTS: dict[str, Any] = {
     "image": "flask-webapp:latest",
     "imagePullPolicy": "IfNotPresent",
     "port": 5000,
+    "startupDelaySeconds": 0,
 }
-LIVENESS_DEFAULTS: dict[str, Any] = {
-    "path": "/healthz",
+# Kubernetes' own defaults for a probe's timing.
+TIMING_DEFAULTS: dict[str, Any] = {
     "initialDelaySeconds": 0,
     "periodSeconds": 10,
     "timeoutSeconds": 1,
     "failureThreshold": 3,
+    "successThreshold": 1,
 }
-READINESS_DEFAULTS: dict[str, Any] = {**LIVENESS_DEFAULTS, "path": "/readyz", "successThreshold": 1}
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
+# The webapp's endpoint for each probe when the spec names none (`path` is the shorthand).
+DEFAULT_PATHS = {
+    "livenessProbe": "/healthz",
+    "readinessProbe": "/readyz",
+    "startupProbe": "/startupz",
+}
+# What the webapp serves besides HTTP on spec.port (webapp/config.py; a test keeps them in step):
+# a TCP port per probe lesson that refuses connections while that check fails, and gRPC health.
+TCP_LIVENESS_PORT = 5001
+TCP_READINESS_PORT = 5002
+GRPC_PORT = 5003
+GRPC_SERVICES = ("", "liveness", "readiness", "startup")
+DEFAULT_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "10m", "memory": "48Mi"},
+    "limits": {"memory": "256Mi"},
+}
 
 RUN_AS_USER = 10001  # the webapp image's numeric UID
 # The webapp's journal of how each container ended: an emptyDir outlives container restarts.
@@ -43,13 +62,36 @@ _IMAGE = re.compile(
 
 
 def effective(spec: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The spec with every default filled in (readinessProbe stays absent unless asked for)."""
+    """The spec with every default filled in; each probe has exactly one handler (the shorthand
+    `path` becomes `httpGet.path`). Readiness and startup probes stay absent unless asked for."""
     spec = spec or {}
     result = {**DEFAULTS, **{k: v for k, v in spec.items() if v is not None}}
-    result["livenessProbe"] = {**LIVENESS_DEFAULTS, **(spec.get("livenessProbe") or {})}
-    if spec.get("readinessProbe") is not None:
-        result["readinessProbe"] = {**READINESS_DEFAULTS, **spec["readinessProbe"]}
+    for name in PROBES:
+        given = spec.get(name)
+        if given is None and name != "livenessProbe":
+            continue
+        result[name] = _effective_probe(name, given or {}, result["port"])
     return result
+
+
+def _effective_probe(name: str, given: Mapping[str, Any], port: int) -> dict[str, Any]:
+    probe = {**TIMING_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
+    if not any(h in probe for h in HANDLERS):
+        probe["httpGet"] = {"path": probe.pop("path", None) or DEFAULT_PATHS[name]}
+    if "httpGet" in probe:
+        probe["httpGet"] = {
+            "path": DEFAULT_PATHS[name],
+            "port": port,
+            **{k: v for k, v in probe["httpGet"].items() if v is not None},
+        }
+    if "grpc" in probe:
+        probe["grpc"] = {"port": GRPC_PORT, **probe["grpc"]}
+    return probe
+
+
+def handler(probe: Mapping[str, Any]) -> str:
+    """Which of Kubernetes' four handlers an effective probe uses."""
+    return next(h for h in HANDLERS if h in probe)
 
 
 def pod_name(healthdemo_name: str) -> str:
@@ -59,6 +101,7 @@ def pod_name(healthdemo_name: str) -> str:
 def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
     """What is wrong with a HealthDemo that the API server accepted; empty when it is fine."""
     problems = []
+    spec = effective(spec)
     name = pod_name(healthdemo_name)
     if len(name) > MAX_NAME:
         problems.append(
@@ -70,30 +113,93 @@ def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
     if len(image) > 255 or not _IMAGE.fullmatch(image):
         hint = " (repository names must be lowercase)" if image.lower() != image else ""
         problems.append(f"spec.image {image[:80]!r} is not a valid image reference{hint}")
-    liveness = spec.get("livenessProbe") or {}
-    if liveness.get("successThreshold", 1) != 1:
-        problems.append("spec.livenessProbe.successThreshold must be 1 (a Kubernetes rule)")
-    readiness = spec.get("readinessProbe") or {}
-    if "terminationGracePeriodSeconds" in readiness:
+    if spec.get("port") in WEBAPP_PORTS:
         problems.append(
-            "spec.readinessProbe.terminationGracePeriodSeconds is not allowed: Kubernetes "
-            "rejects it on readiness probes"
+            f"spec.port {spec['port']} is taken: the webapp serves its TCP checks on "
+            f"{TCP_LIVENESS_PORT} and {TCP_READINESS_PORT} and gRPC health on {GRPC_PORT}"
         )
+    for name in PROBES:
+        if name in spec:
+            problems += _probe_problems(name, spec[name], spec.get("port", DEFAULTS["port"]))
     return problems
 
 
-def _probe(probe: Mapping[str, Any], port: int, *, liveness: bool) -> dict[str, Any]:
+WEBAPP_PORTS = (TCP_LIVENESS_PORT, TCP_READINESS_PORT, GRPC_PORT)
+
+
+def _probe_problems(name: str, probe: Mapping[str, Any], port: int) -> list[str]:
+    """What Kubernetes or the webapp would refuse in one (effective) probe."""
+    where = f"spec.{name}"
+    handlers = [h for h in HANDLERS if h in probe]
+    if len(handlers) != 1 or "path" in probe:
+        given = [*(["path"] if "path" in probe else []), *handlers]
+        return [
+            f"{where} must have exactly one handler: httpGet, tcpSocket, exec or grpc (path is "
+            f"shorthand for httpGet.path), not {' and '.join(given) or 'none'}"
+        ]
+    problems = []
+    if name != "readinessProbe" and probe.get("successThreshold", 1) != 1:
+        problems.append(f"{where}.successThreshold must be 1 (a Kubernetes rule)")
+    if name == "readinessProbe" and "terminationGracePeriodSeconds" in probe:
+        problems.append(
+            f"{where}.terminationGracePeriodSeconds is not allowed: Kubernetes rejects it on "
+            "readiness probes"
+        )
+    (kind,) = handlers
+    body = probe[kind]
+    if kind == "httpGet" and body.get("port", port) != port:
+        problems.append(
+            f"{where}.httpGet.port must be spec.port ({port}): the webapp serves HTTP there"
+        )
+    if kind == "tcpSocket" and body.get("port") not in (
+        port,
+        TCP_LIVENESS_PORT,
+        TCP_READINESS_PORT,
+    ):
+        problems.append(
+            f"{where}.tcpSocket.port {body.get('port')} is not served by the webapp: use "
+            f"{TCP_LIVENESS_PORT} (open while live), {TCP_READINESS_PORT} (open while ready) or "
+            f"spec.port ({port}, open while the app runs)"
+        )
+    if kind == "grpc":
+        if body.get("port") != GRPC_PORT:
+            problems.append(
+                f"{where}.grpc.port must be {GRPC_PORT}, where the webapp serves gRPC health"
+            )
+        if body.get("service", "") not in GRPC_SERVICES:
+            problems.append(
+                f"{where}.grpc.service {body.get('service')!r} is unknown to the webapp's gRPC "
+                "health: use liveness, readiness, startup or leave it empty (liveness)"
+            )
+    if kind == "exec" and not body.get("command"):
+        problems.append(f"{where}.exec.command must name a command to run")
+    return problems
+
+
+def _probe(name: str, probe: Mapping[str, Any]) -> dict[str, Any]:
+    """A container probe from an effective, valid one: Kubernetes' fields, nothing else."""
+    kind = handler(probe)
+    body = dict(probe[kind])
+    if kind == "httpGet":
+        body["scheme"] = "HTTP"
     result: dict[str, Any] = {
-        "httpGet": {"path": probe["path"], "port": port, "scheme": "HTTP"},
+        kind: body,
         "initialDelaySeconds": probe["initialDelaySeconds"],
         "periodSeconds": probe["periodSeconds"],
         "timeoutSeconds": probe["timeoutSeconds"],
         "failureThreshold": probe["failureThreshold"],
-        "successThreshold": 1 if liveness else probe["successThreshold"],
+        "successThreshold": probe["successThreshold"] if name == "readinessProbe" else 1,
     }
-    if liveness and probe.get("terminationGracePeriodSeconds") is not None:
+    if name != "readinessProbe" and probe.get("terminationGracePeriodSeconds") is not None:
         result["terminationGracePeriodSeconds"] = probe["terminationGracePeriodSeconds"]
     return result
+
+
+def _resources(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """spec.resources as given; the default (a memory limit /oom can reach) where it says none."""
+    if not given:
+        return {key: dict(value) for key, value in DEFAULT_RESOURCES.items()}
+    return {key: dict(given[key]) for key in ("requests", "limits") if given.get(key)}
 
 
 def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,23 +223,26 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
                 "name": "WEBAPP_LIVENESS_TIMEOUT_SECONDS",
                 "value": str(spec["livenessProbe"]["timeoutSeconds"]),
             },
+            {"name": "WEBAPP_STARTUP_DELAY_SECONDS", "value": str(spec["startupDelaySeconds"])},
         ],
         "volumeMounts": [{"name": JOURNAL_VOLUME, "mountPath": JOURNAL_DIR}],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
-        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-        "livenessProbe": _probe(spec["livenessProbe"], port, liveness=True),
-        "resources": {
-            "requests": {"cpu": "10m", "memory": "48Mi"},
-            "limits": {"memory": "256Mi"},
-        },
+        "ports": [
+            {"name": "http", "containerPort": port, "protocol": "TCP"},
+            {"name": "tcp-live", "containerPort": TCP_LIVENESS_PORT, "protocol": "TCP"},
+            {"name": "tcp-ready", "containerPort": TCP_READINESS_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
+        "resources": _resources(spec.get("resources")),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
         },
     }
-    if "readinessProbe" in spec:
-        container["readinessProbe"] = _probe(spec["readinessProbe"], port, liveness=False)
+    for name in PROBES:
+        if name in spec:
+            container[name] = _probe(name, spec[name])
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -10,6 +10,8 @@ import yaml
 from healthdemo_operator import podspec
 from healthdemo_operator.observations import pod_view
 
+from webapp import config
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,7 +37,16 @@ def test_defaults_give_the_seed_pod() -> None:
     c = container(pod)
     assert c["image"] == "flask-webapp:latest"
     assert c["imagePullPolicy"] == "IfNotPresent"
-    assert c["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "http", "containerPort": 5000, "protocol": "TCP"},
+        {"name": "tcp-live", "containerPort": 5001, "protocol": "TCP"},
+        {"name": "tcp-ready", "containerPort": 5002, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 5003, "protocol": "TCP"},
+    ]
+    assert c["resources"] == {
+        "requests": {"cpu": "10m", "memory": "48Mi"},
+        "limits": {"memory": "256Mi"},
+    }
     assert c["livenessProbe"] == {
         "httpGet": {"path": "/healthz", "port": 5000, "scheme": "HTTP"},
         "initialDelaySeconds": 0,
@@ -45,6 +56,7 @@ def test_defaults_give_the_seed_pod() -> None:
         "successThreshold": 1,
     }
     assert "readinessProbe" not in c
+    assert "startupProbe" not in c
 
 
 def test_probes_are_exactly_as_asked() -> None:
@@ -181,14 +193,99 @@ def test_probe_rules_the_schema_also_enforces() -> None:
 
 def test_crd_defaults_match_the_operator_defaults() -> None:
     """The API server applies the CRD's defaults; the operator's must be the same."""
-    crd = yaml.safe_load((ROOT / "crds" / "healthdemo.yaml").read_text())
-    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec = crd_spec()
     props = spec["properties"]
     for key, value in podspec.DEFAULTS.items():
         assert props[key]["default"] == value, key
-    liveness = props["livenessProbe"]["properties"]
-    for key, value in podspec.LIVENESS_DEFAULTS.items():
-        assert liveness[key]["default"] == value, key
-    readiness = props["readinessProbe"]["properties"]
-    for key, value in podspec.READINESS_DEFAULTS.items():
-        assert readiness[key]["default"] == value, key
+    for name in podspec.PROBES:
+        probe = props[name]["properties"]
+        for key, value in podspec.TIMING_DEFAULTS.items():
+            assert probe[key]["default"] == value, (name, key)
+        # No default handler in the schema: a defaulted path would clash with tcpSocket & co.
+        assert "default" not in probe["path"]
+        assert probe["grpc"]["properties"]["port"]["default"] == podspec.GRPC_PORT
+        assert probe["grpc"]["properties"]["service"]["enum"] == list(podspec.GRPC_SERVICES)
+
+
+def crd_spec() -> dict[str, Any]:
+    crd = yaml.safe_load((ROOT / "crds" / "healthdemo.yaml").read_text())
+    spec: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]
+    return spec
+
+
+def test_the_webapp_serves_the_ports_the_operator_probes() -> None:
+    assert config.DEFAULTS["TCP_LIVENESS_PORT"] == podspec.TCP_LIVENESS_PORT
+    assert config.DEFAULTS["TCP_READINESS_PORT"] == podspec.TCP_READINESS_PORT
+    assert config.DEFAULTS["GRPC_PORT"] == podspec.GRPC_PORT
+
+
+@pytest.mark.parametrize(
+    ("given", "built"),
+    [
+        ({"path": "/live"}, {"httpGet": {"path": "/live", "port": 5000, "scheme": "HTTP"}}),
+        ({"httpGet": {"path": "/x"}}, {"httpGet": {"path": "/x", "port": 5000, "scheme": "HTTP"}}),
+        ({"tcpSocket": {"port": 5001}}, {"tcpSocket": {"port": 5001}}),
+        (
+            {"exec": {"command": ["python", "-m", "webapp.check", "liveness"]}},
+            {"exec": {"command": ["python", "-m", "webapp.check", "liveness"]}},
+        ),
+        ({"grpc": {"service": "liveness"}}, {"grpc": {"port": 5003, "service": "liveness"}}),
+    ],
+)
+def test_each_handler_is_passed_as_kubernetes_names_it(
+    given: dict[str, Any], built: dict[str, Any]
+) -> None:
+    for name in podspec.PROBES:
+        probe = container(podspec.build_pod(healthdemo({name: given})))[name]
+        assert {k: v for k, v in probe.items() if k in podspec.HANDLERS} == built
+        assert podspec.validate("demo", podspec.effective({name: given})) == []
+
+
+def test_startup_probe_defaults_and_delay() -> None:
+    c = container(podspec.build_pod(healthdemo({"startupProbe": {}, "startupDelaySeconds": 20})))
+    assert c["startupProbe"] == {
+        "httpGet": {"path": "/startupz", "port": 5000, "scheme": "HTTP"},
+        "initialDelaySeconds": 0,
+        "periodSeconds": 10,
+        "timeoutSeconds": 1,
+        "failureThreshold": 3,
+        "successThreshold": 1,
+    }
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["WEBAPP_STARTUP_DELAY_SECONDS"] == "20"
+
+
+def test_resources_pass_through() -> None:
+    resources = {"requests": {"memory": "32Mi"}, "limits": {"memory": "64Mi", "cpu": "500m"}}
+    c = container(podspec.build_pod(healthdemo({"resources": resources})))
+    assert c["resources"] == resources
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        (
+            {"livenessProbe": {"path": "/x", "tcpSocket": {"port": 5001}}},
+            "spec.livenessProbe must have exactly one handler: httpGet, tcpSocket, exec or grpc "
+            "(path is shorthand for httpGet.path), not path and tcpSocket",
+        ),
+        (
+            {"startupProbe": {"httpGet": {}, "exec": {"command": ["true"]}}},
+            "not httpGet and exec",
+        ),
+        ({"startupProbe": {"successThreshold": 2}}, "spec.startupProbe.successThreshold must be 1"),
+        (
+            {"readinessProbe": {"tcpSocket": {"port": 8080}}},
+            "spec.readinessProbe.tcpSocket.port 8080 is not served by the webapp",
+        ),
+        ({"livenessProbe": {"httpGet": {"port": 8080}}}, "must be spec.port (5000)"),
+        ({"livenessProbe": {"grpc": {"port": 9090}}}, "grpc.port must be 5003"),
+        ({"livenessProbe": {"grpc": {"service": "db"}}}, "grpc.service 'db' is unknown"),
+        ({"port": 5002}, "spec.port 5002 is taken"),
+    ],
+)
+def test_bad_probes_are_reported(spec: dict[str, Any], fragment: str) -> None:
+    problems = podspec.validate("demo", podspec.effective({"image": "flask-webapp", **spec}))
+    assert any(fragment in p for p in problems), problems

@@ -19,18 +19,29 @@ from ..conftest import WebappClient
 class Served(WebappClient):
     proc: subprocess.Popen[bytes]
     url: str
+    ports: dict[str, int]  # the config key of each side port (TCP checks, gRPC) -> its number
+
+
+SIDE_PORTS = ("TCP_LIVENESS_PORT", "TCP_READINESS_PORT", "GRPC_PORT")
 
 
 def serve(env: dict[str, str] | None = None) -> Served:
     port = free_port()
-    environ = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **(env or {})}
+    ports = {key: free_port() for key in SIDE_PORTS}
+    environ = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **{f"WEBAPP_{key}": str(number) for key, number in ports.items()},
+        **(env or {}),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "webapp"],
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    served = Served(proc, f"http://127.0.0.1:{port}")
+    served = Served(proc, f"http://127.0.0.1:{port}", ports)
 
     def answering() -> bool:
         if proc.poll() is not None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from webapp import create_app
+from webapp.app import create_app
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_index_describes_the_instance(client: FlaskClient) -> None:
         "failNext": 0,
         "hangSeconds": 0.0,
     }
-    assert body["readiness"] == {"ready": True}
+    assert body["readiness"] == {"ready": True, "failNext": 0}
     assert body["counters"]["livenessChecks"] == 1
 
 
@@ -212,3 +213,30 @@ def test_faults_can_require_a_token() -> None:
     assert client.post("/start-failing", headers={"X-Fault-Token": "wrong"}).status_code == 401
     assert client.post("/start-failing", headers={"X-Fault-Token": "s3cret"}).status_code == 200
     assert client.get("/healthz").status_code == 500
+
+
+def test_oom_refuses_without_a_memory_limit(tmp_path: Path) -> None:
+    app = create_app({"CGROUP_ROOT": str(tmp_path), "OOM": lambda _: None})
+    (tmp_path / "memory.max").write_text("max\n")
+    response = app.test_client().post("/oom")
+    assert response.status_code == 409
+    assert "no memory limit" in response.get_json()["message"]
+
+
+def test_oom_allocates_under_a_limit_and_journals_first(tmp_path: Path) -> None:
+    steps: list[int] = []
+    app = create_app({"CGROUP_ROOT": str(tmp_path), "OOM": steps.append})
+    (tmp_path / "memory.max").write_text("268435456\n")
+    response = app.test_client().post("/oom")
+    assert response.status_code == 202
+    assert response.get_json() == {"allocating": True, "limitBytes": 268435456}
+    assert steps == [16]
+    assert app.extensions["journal"].message().count('"cause":"oom"') == 1
+
+
+def test_startup_delay_holds_every_check_back() -> None:
+    client = create_app({"STARTUP_DELAY_SECONDS": 3600}).test_client()
+    assert client.get("/startupz").status_code == 503
+    assert client.get("/healthz").get_json()["reason"] == "starting"
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/").get_json()["startup"] == {"started": False, "delaySeconds": 3600}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from webapp import config, create_app
+from webapp import config
+from webapp.app import create_app
 
 
 def test_environment_overrides_defaults() -> None:

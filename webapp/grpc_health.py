@@ -1,0 +1,62 @@
+"""The grpc probe's lesson: the standard grpc.health.v1 service, answering from the same switches.
+
+The kubelet calls Health/Check with the probe's `service`: "" or "liveness" asks the liveness
+question (so /start-failing makes it NOT_SERVING), "readiness" and "startup" the others. Any
+other service is SERVICE_UNKNOWN, which the kubelet counts as a failure.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent import futures
+from typing import Any
+
+import grpc
+from flask import Flask
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from webapp.metrics import Metrics
+from webapp.probes import KUBE_PROBE, decide_liveness
+from webapp.state import HealthState
+
+SERVICES = ("", "liveness", "readiness", "startup")
+Status = health_pb2.HealthCheckResponse
+
+
+class GrpcHealth(health.HealthServicer):  # type: ignore[misc]  # grpcio ships no type hints
+    def __init__(self, app: Flask) -> None:
+        super().__init__()
+        self.app = app
+
+    def Check(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802  # gRPC's name
+        service = request.service
+        if service not in SERVICES:
+            return Status(status=Status.SERVICE_UNKNOWN)
+        agent = dict(context.invocation_metadata()).get("user-agent", "")
+        kubelet = str(agent).startswith(KUBE_PROBE)
+        probe = service or "liveness"
+        with self.app.app_context():
+            failed = self._failed(probe, kubelet=kubelet)
+        metrics: Metrics = self.app.extensions["metrics"]
+        result = "failure" if failed else "success"
+        metrics.probe_requests.labels(probe, result, "kubelet" if kubelet else "other").inc()
+        return Status(status=Status.NOT_SERVING if failed else Status.SERVING)
+
+    def _failed(self, probe: str, *, kubelet: bool) -> bool:
+        state: HealthState = self.app.extensions["health_state"]
+        if probe == "liveness":
+            decided = decide_liveness(kubelet=kubelet)
+            if decided.delay > 0:
+                time.sleep(decided.delay)
+            return decided.failed
+        verdict = state.check_readiness() if probe == "readiness" else state.check_startup()
+        return not verdict.healthy
+
+
+def serve(app: Flask, host: str, port: int) -> grpc.Server:
+    """Start the health service in this process (gunicorn's worker: where the state lives)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="grpc"))
+    health_pb2_grpc.add_HealthServicer_to_server(GrpcHealth(app), server)
+    server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    return server
