@@ -62,13 +62,17 @@ def _restart_notice(p: RecordingPass, items: Sequence[Mapping[str, Any]]) -> Not
     reason = newest["reason"]
     detail = {
         "LivenessProbe": f"after {newest['probeFailures']} liveness probe failure(s)",
+        "StartupProbe": (
+            f"after {newest['probeFailures']} startup probe failure(s): it did not start within "
+            "the startup probe's budget"
+        ),
         "Crash": f"the container exited with code {newest['exitCode']}",
         "Exited": "the container exited on its own with code 0",
         "OOMKilled": "the container ran out of memory",
         "Unknown": newest.get("detail") or "the cause is not known",
     }[reason]
     return Notice(
-        "Warning" if reason != "LivenessProbe" else "Normal",
+        "Normal" if reason in ("LivenessProbe", "StartupProbe") else "Warning",
         "Restarted",
         f"Container restarted ({reason}): {detail}; restarts now {total}",
     )

@@ -26,11 +26,12 @@ class ContainerEnd:
     """How container number `container` (0 for the Pod's first) ended, in its own words."""
 
     container: int
-    cause: str  # "sigterm" (the kubelet killed it) | "crash" | "gone" (ended without a word)
+    cause: str  # "sigterm" (the kubelet killed it) | "crash" | "oom" | "gone" (without a word)
     at: datetime | None
     exit_code: int | None
     streak: int  # failed liveness answers in a row just before the end
     failing_since: datetime | None
+    starting: bool = False  # it had not finished starting (the startup probe's kill)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def _end(raw: Mapping[str, Any]) -> ContainerEnd:
         exit_code=int(code) if code is not None else None,
         streak=int(raw.get("streak") or 0),
         failing_since=parse_time(raw.get("since")),
+        starting=bool(raw.get("starting")),
     )
 
 

@@ -57,6 +57,7 @@ class PodView:
     deletion_requested: datetime | None = None  # deletionTimestamp minus the grace period
     journal: Journal | None = None  # our webapp's journal, from the last termination message
     gone: bool = False  # deleted: this is the last view of it (set by the controller)
+    startup_threshold: int | None = None  # the startup probe's failureThreshold, if it has one
 
 
 def _termination(raw: Mapping[str, Any] | None) -> Termination | None:
@@ -103,6 +104,15 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     if deletion is not None:
         deletion -= timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0))
     last_terminated = (container.get("lastState") or {}).get("terminated") or {}
+    spec_container: Mapping[str, Any] = next(
+        (
+            c
+            for c in (pod.get("spec") or {}).get("containers") or []
+            if c.get("name") == names.CONTAINER_NAME
+        ),
+        {},
+    )
+    startup = spec_container.get("startupProbe")
     return PodView(
         uid=meta.get("uid", ""),
         name=meta.get("name", ""),
@@ -122,6 +132,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         node_name=(pod.get("spec") or {}).get("nodeName") or None,
         deletion_requested=deletion,
         journal=journal.parse(last_terminated.get("message")),
+        startup_threshold=int(startup.get("failureThreshold") or 3) if startup else None,
     )
 
 

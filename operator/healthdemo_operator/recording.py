@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from healthdemo_operator import departures, failures, history
+from healthdemo_operator import departures, expected, failures, history
 from healthdemo_operator.completeness import counts_complete
 from healthdemo_operator.conditions import condition, conditions_for
 from healthdemo_operator.ledger import Ledger
@@ -89,6 +89,7 @@ def record(
     status["phase"] = phase
     status["podName"] = pod.name if pod else pod_name
     status["observedGeneration"] = generation
+    status["expected"] = expected.probe_math(spec)
     previous_conditions = previous.get("conditions") or []
     status["conditions"] = [
         *conditions_for(

@@ -28,9 +28,16 @@ from healthdemo_operator.ledger import PodEntry
 from healthdemo_operator.observations import EventView, PodView, Termination
 from healthdemo_operator.timestamps import format_time
 
-Reason = Literal["LivenessProbe", "Crash", "OOMKilled", "Exited", "Unknown"]
+Reason = Literal["LivenessProbe", "StartupProbe", "Crash", "OOMKilled", "Exited", "Unknown"]
 Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
-REASONS: tuple[Reason, ...] = ("LivenessProbe", "Crash", "OOMKilled", "Exited", "Unknown")
+REASONS: tuple[Reason, ...] = (
+    "LivenessProbe",
+    "StartupProbe",
+    "Crash",
+    "OOMKilled",
+    "Exited",
+    "Unknown",
+)
 # The kubelet's Event spam filter: a burst of 25 per Pod and Event type, then 1 per 5 minutes.
 EVENT_BURST = 25
 
@@ -58,11 +65,14 @@ def from_runtime(termination: Termination) -> Verdict:
     return Verdict("Crash" if termination.exit_code != 0 else "Exited", "Runtime")
 
 
-def from_journal(end: ContainerEnd, runtime: Termination | None) -> Verdict:
+def from_journal(end: ContainerEnd, runtime: Termination | None, *, startup: bool) -> Verdict:
+    """`startup`: the Pod has a startup probe, which alone probes a container still starting."""
     if runtime is not None and runtime.reason == "OOMKilled":
         return Verdict("OOMKilled", "Runtime")
+    if end.cause == "oom":
+        return Verdict("OOMKilled", "Journal")
     if end.cause == "sigterm":
-        return Verdict("LivenessProbe", "Journal")
+        return Verdict("StartupProbe" if startup and end.starting else "LivenessProbe", "Journal")
     if end.cause == "crash":
         return Verdict("Crash", "Journal")
     if runtime is not None:  # it ended without a word: the runtime knows how
@@ -88,7 +98,7 @@ def judge(
     if journal is not None:
         end = journal.ends.get(index)
         if end is not None:
-            return from_journal(end, runtime)
+            return from_journal(end, runtime, startup=pod.startup_threshold is not None)
         if runtime is not None:
             return from_runtime(runtime)
         if index < journal.oldest:
@@ -127,7 +137,10 @@ def item_for(pod: PodView, index: int, verdict: Verdict, *, threshold: int) -> d
         "reason": verdict.reason,
         "exitCode": exit_code,
         # The kubelet kills after exactly failureThreshold failures in a row.
-        "probeFailures": threshold if verdict.reason == "LivenessProbe" else 0,
+        "probeFailures": {"LivenessProbe": threshold, "StartupProbe": pod.startup_threshold}.get(
+            verdict.reason
+        )
+        or 0,
         "recoverySeconds": None,
         "podName": pod.name,
         "containerID": runtime.container_id if runtime else None,

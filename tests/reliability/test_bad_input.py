@@ -43,6 +43,28 @@ REJECTED = [
     ("unknown pull policy", {"imagePullPolicy": "Sometimes"},
      'spec.imagePullPolicy: Unsupported value: "Sometimes"'),
     ("unknown field", {"colour": "blue"}, 'unknown field "spec.colour"'),
+    ("two handlers", {"livenessProbe": {"httpGet": {}, "tcpSocket": {"port": 5001}}},
+     "spec.livenessProbe: Invalid value: \"object\": give exactly one handler: httpGet, "
+     "tcpSocket, exec or grpc"),
+    ("path and a handler", {"startupProbe": {"path": "/x", "exec": {"command": ["true"]}}},
+     "path is shorthand for httpGet.path and cannot be combined with them"),
+    ("TCP port not served", {"readinessProbe": {"tcpSocket": {"port": 8080}}},
+     "readinessProbe.tcpSocket.port must be one the webapp serves: 5001 (open while live)"),
+    ("HTTP port not spec.port", {"livenessProbe": {"httpGet": {"port": 8080}}},
+     "livenessProbe.httpGet.port must be spec.port"),
+    ("gRPC port", {"livenessProbe": {"grpc": {"port": 9090}}},
+     "spec.livenessProbe.grpc.port: Invalid value: 9090"),
+    ("gRPC service", {"livenessProbe": {"grpc": {"service": "db"}}},
+     'spec.livenessProbe.grpc.service: Unsupported value: "db"'),
+    ("exec without a command", {"livenessProbe": {"exec": {"command": []}}},
+     "spec.livenessProbe.exec.command: Invalid value: 0"),
+    ("port of a check", {"port": 5001}, "spec.port may not be 5001, 5002 or 5003"),
+    ("successThreshold on startup", {"startupProbe": {"successThreshold": 3}},
+     "successThreshold must be 1 for a startup probe"),
+    ("negative startup delay", {"startupDelaySeconds": -1},
+     "spec.startupDelaySeconds: Invalid value: -1"),
+    ("bad quantity", {"resources": {"limits": {"memory": "lots"}}},
+     "spec.resources.limits.memory: Invalid value: \"lots\""),
 ]  # fmt: skip
 
 
