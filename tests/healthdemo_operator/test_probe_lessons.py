@@ -1,0 +1,71 @@
+"""Startup and OOM restarts told by the webapp's journal, and the probe math in status.expected."""
+
+from __future__ import annotations
+
+from healthdemo_operator import expected, podspec, restarts
+from healthdemo_operator.journal import ContainerEnd
+from healthdemo_operator.observations import pod_view
+
+
+def end(cause: str, *, starting: bool = False) -> ContainerEnd:
+    return ContainerEnd(0, cause, None, None, 0, None, starting=starting)
+
+
+def test_a_kill_while_starting_is_the_startup_probe_only_if_there_is_one() -> None:
+    killed = end("sigterm", starting=True)
+    assert restarts.from_journal(killed, None, startup=True).reason == "StartupProbe"
+    # The slow-starter lesson: without a startup probe the liveness probe killed it.
+    assert restarts.from_journal(killed, None, startup=False).reason == "LivenessProbe"
+    started = end("sigterm")
+    assert restarts.from_journal(started, None, startup=True).reason == "LivenessProbe"
+
+
+def test_oom_is_known_from_the_journal_for_every_restart() -> None:
+    verdict = restarts.from_journal(end("oom"), None, startup=False)
+    assert (verdict.reason, verdict.evidence) == ("OOMKilled", "Journal")
+
+
+def test_the_pod_view_knows_its_startup_probe() -> None:
+    def pod(spec: dict[str, object]) -> dict[str, object]:
+        hd = {"metadata": {"name": "d", "namespace": "n", "uid": "u"}, "spec": spec}
+        return podspec.build_pod(hd)
+
+    assert pod_view(pod({})).startup_threshold is None
+    assert pod_view(pod({"startupProbe": {"failureThreshold": 12}})).startup_threshold == 12
+
+
+def test_probe_math() -> None:
+    spec = podspec.effective(
+        {
+            "livenessProbe": {"periodSeconds": 2, "failureThreshold": 3, "timeoutSeconds": 1},
+            "readinessProbe": {"periodSeconds": 5, "failureThreshold": 2, "successThreshold": 3},
+            "startupProbe": {"initialDelaySeconds": 4, "periodSeconds": 2, "failureThreshold": 10},
+            "startupDelaySeconds": 20,
+        }
+    )
+    assert expected.probe_math(spec) == {
+        "liveness": {
+            "firstFailureToActSeconds": 4,
+            "breakToActMaxSeconds": 6,
+            "hangAddsSeconds": 1,
+        },
+        "readiness": {
+            "firstFailureToActSeconds": 5,
+            "breakToActMaxSeconds": 10,
+            "hangAddsSeconds": 1,
+            "backInServiceSeconds": 10,
+        },
+        "startup": {"budgetSeconds": 24, "appStartsInSeconds": 20, "fitsBudget": True},
+    }
+
+
+def test_a_slow_starter_without_a_startup_probe_is_judged_by_liveness() -> None:
+    spec = podspec.effective(
+        {"livenessProbe": {"periodSeconds": 2, "failureThreshold": 3}, "startupDelaySeconds": 20}
+    )
+    assert expected.probe_math(spec)["startup"] == {
+        "budgetSeconds": 6,
+        "appStartsInSeconds": 20,
+        "fitsBudget": False,
+        "judgedBy": "livenessProbe",
+    }
