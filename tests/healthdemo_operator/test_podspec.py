@@ -289,3 +289,12 @@ def test_resources_pass_through() -> None:
 def test_bad_probes_are_reported(spec: dict[str, Any], fragment: str) -> None:
     problems = podspec.validate("demo", podspec.effective({"image": "flask-webapp", **spec}))
     assert any(fragment in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "example", sorted((ROOT / "deploy" / "examples").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_example_is_valid(example: Path) -> None:
+    body = yaml.safe_load(example.read_text())
+    assert podspec.validate(body["metadata"]["name"], body["spec"]) == []
+    assert example.read_text().startswith("# Lesson: ")  # says what to do and what to watch

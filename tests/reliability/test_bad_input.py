@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,16 @@ def test_squatter_pod_and_racing_twins(
     eventually(lambda: status(custom, namespace, "squat").get("phase") == "Pending", what="Pending")
     assert operator.proc is not None and operator.proc.poll() is None
     assert operator.proc.pid == restarts_before  # the same process: it never crashed
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "deploy" / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_is_accepted_by_the_api_server(
+    installed: ControlPlane, namespace: str, example: Path
+) -> None:
+    result = installed.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", str(example), check=False
+    )
+    assert result.returncode == 0, result.stderr

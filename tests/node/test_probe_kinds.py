@@ -1,0 +1,112 @@
+"""Every probe lesson on the real node: the kubelet does the probing (TCP, exec, gRPC, startup)
+and the kernel does the OOM kill; the kubelet's own Pod status and Events are the truth the
+operator's record is checked against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Cluster
+from .test_e2e import FAST, Demo, kubelet_events, start_demo
+
+pytestmark = pytest.mark.node
+
+HANDLERS: dict[str, dict[str, Any]] = {
+    "tcp": {"tcpSocket": {"port": 5001}},
+    "exec": {"exec": {"command": ["python", "-m", "webapp.check", "liveness"]}},
+    "grpc": {"grpc": {"port": 5003, "service": "liveness"}},
+}
+KUBELET_SAYS = {"tcp": "dial tcp", "exec": "", "grpc": "service unhealthy"}
+
+
+@pytest.mark.parametrize("kind", list(HANDLERS))
+def test_start_failing_breaks_every_kind_of_liveness_probe(
+    deployed: Cluster, namespace: str, kind: str
+) -> None:
+    demo = start_demo(deployed, namespace, f"live-{kind}", livenessProbe={**FAST, **HANDLERS[kind]})
+    probe = demo.pod()["spec"]["containers"][0]["livenessProbe"]
+    assert {k: v for k, v in probe.items() if k in HANDLERS[kind]} == HANDLERS[kind]
+    assert demo.call("/start-failing", method="POST")[0] == 200
+
+    restarted = demo.until(lambda s: s.get("restarts") == 1, f"a {kind} liveness restart")
+    # What the kubelet did.
+    assert demo.container_status()["restartCount"] == 1
+    assert any("failed liveness probe" in e["message"] for e in kubelet_events(demo, "Killing"))
+    failed = [e["message"] for e in kubelet_events(demo, "Unhealthy")]
+    assert any(m.startswith("Liveness probe failed") and KUBELET_SAYS[kind] in m for m in failed)
+    # What the operator recorded.
+    assert restarted["lastRestartReason"] == "LivenessProbe"
+    assert restarted["history"][0]["evidence"] == "Journal"
+
+
+def create(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Demo:
+    body = {
+        "apiVersion": "demo.example.com/v1",
+        "kind": "HealthDemo",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    cluster.apply(body, namespace)
+    return Demo(cluster, namespace, name)
+
+
+def test_a_slow_starter_without_a_startup_probe_is_killed_by_liveness(
+    deployed: Cluster, namespace: str
+) -> None:
+    demo = create(deployed, namespace, "impatient", startupDelaySeconds=30, livenessProbe=FAST)
+    killed = demo.until(lambda s: s.get("restarts", 0) >= 1, "killed while starting", 90)
+    assert demo.container_status()["restartCount"] >= 1
+    assert any("failed liveness probe" in e["message"] for e in kubelet_events(demo, "Killing"))
+    assert killed["history"][-1]["reason"] == "LivenessProbe"
+    assert killed["expected"]["startup"] == {
+        "budgetSeconds": 2,
+        "appStartsInSeconds": 30,
+        "fitsBudget": False,
+        "judgedBy": "livenessProbe",
+    }
+
+
+def test_a_startup_probe_lets_a_slow_starter_become_ready_without_a_restart(
+    deployed: Cluster, namespace: str
+) -> None:
+    startup = {"periodSeconds": 1, "failureThreshold": 30}
+    demo = create(
+        deployed, namespace, "patient", startupDelaySeconds=6, livenessProbe=FAST,
+        startupProbe=startup,
+    )  # fmt: skip
+    pod = deployed.wait_ready("patient-webapp", namespace, timeout=90)
+    (container,) = pod["status"]["containerStatuses"]
+    assert container["started"] is True
+    assert container["restartCount"] == 0
+    assert not kubelet_events(demo, "Killing")
+    unhealthy = [e["message"] for e in kubelet_events(demo, "Unhealthy")]
+    assert any(m.startswith("Startup probe failed") for m in unhealthy)  # while it started
+    status = demo.until(lambda s: s.get("phase") == "Running", "Running")
+    assert status["restarts"] == 0
+    assert status["expected"]["startup"]["budgetSeconds"] == 30
+
+
+def test_a_startup_probe_too_short_kills_and_says_so(deployed: Cluster, namespace: str) -> None:
+    startup = {"periodSeconds": 1, "failureThreshold": 2, "tcpSocket": {"port": 5001}}
+    demo = create(
+        deployed, namespace, "rushed", startupDelaySeconds=60, livenessProbe=FAST,
+        startupProbe=startup,
+    )  # fmt: skip
+    killed = demo.until(lambda s: s.get("restarts", 0) >= 1, "killed by the startup probe", 90)
+    assert any("failed startup probe" in e["message"] for e in kubelet_events(demo, "Killing"))
+    item = killed["history"][-1]
+    assert (item["reason"], item["evidence"]) == ("StartupProbe", "Journal")
+    assert item["probeFailures"] == 2
+
+
+def test_oom_is_killed_by_the_kernel_and_recorded(deployed: Cluster, namespace: str) -> None:
+    demo = start_demo(deployed, namespace, "hungry", resources={"limits": {"memory": "128Mi"}})
+    assert demo.call("/oom", method="POST")[0] == 202
+    restarted = demo.until(lambda s: s.get("restarts") == 1, "an OOM restart")
+    # What the kernel and the kubelet said.
+    assert demo.container_status()["lastState"]["terminated"]["reason"] == "OOMKilled"
+    # What the operator recorded.
+    assert restarted["lastRestartReason"] == "OOMKilled"
+    assert restarted["history"][0]["reason"] == "OOMKilled"
