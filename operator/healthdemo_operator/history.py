@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from healthdemo_operator import restarts
+from healthdemo_operator import expected, restarts
 from healthdemo_operator.observations import PodView
 from healthdemo_operator.recording_pass import SLACK, Notice, RecordingPass
 from healthdemo_operator.timestamps import format_time, parse_time
@@ -22,6 +22,7 @@ def _seconds(delta: timedelta) -> float:
 def count_restarts(p: RecordingPass) -> None:
     """One history item per restart, in order; the cause from the best evidence left."""
     threshold = int(p.spec["livenessProbe"]["failureThreshold"])
+    math = expected.probe_math(p.spec)
     for pod in sorted(p.pods, key=lambda pod: (pod.created or p.now, pod.uid)):
         entry = p.ledger.pods[pod.uid]
         if pod.restart_count <= entry.restarts:
@@ -29,7 +30,13 @@ def count_restarts(p: RecordingPass) -> None:
         new = range(entry.restarts, pod.restart_count)
         entry.restarts, entry.seen = pod.restart_count, format_time(p.now)
         items = [
-            restarts.item_for(pod, i, restarts.judge(pod, entry, i, p.events), threshold=threshold)
+            restarts.item_for(
+                pod,
+                i,
+                restarts.judge(pod, entry, i, p.events),
+                threshold=threshold,
+                expected=math,
+            )
             for i in new
         ]
         p.status["restarts"] += len(items)

@@ -19,7 +19,7 @@ restarts and a lower bound is visible as one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -125,8 +125,16 @@ def judge(
     )
 
 
-def item_for(pod: PodView, index: int, verdict: Verdict, *, threshold: int) -> dict[str, Any]:
-    """The history item of restart `index + 1` of `pod`."""
+def item_for(
+    pod: PodView,
+    index: int,
+    verdict: Verdict,
+    *,
+    threshold: int,
+    expected: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The history item of restart `index + 1` of `pod`; with `expected` (status.expected), the
+    measured seconds of a probe kill next to the probe math's."""
     newest = index == pod.restart_count - 1
     runtime = pod.last_termination if newest else None
     end = pod.journal.ends.get(index) if pod.journal is not None else None
@@ -151,4 +159,31 @@ def item_for(pod: PodView, index: int, verdict: Verdict, *, threshold: int) -> d
         item["failingSince"] = format_time(end.failing_since)
     if verdict.detail:
         item["detail"] = verdict.detail
+    if expected is not None:
+        item.update(_timing(verdict.reason, end, runtime, expected))
     return item
+
+
+def _timing(
+    reason: Reason,
+    end: ContainerEnd | None,
+    runtime: Termination | None,
+    expected: Mapping[str, Any],
+) -> dict[str, float]:
+    """Liveness: first failed answer → the kill (both in the journal). Startup: the container's
+    start → its end (the runtime's times, newest restart only)."""
+    if reason == "LivenessProbe" and end and end.failing_since and end.at:
+        return {
+            "measuredSeconds": round((end.at - end.failing_since).total_seconds(), 1),
+            "expectedSeconds": expected["liveness"]["firstFailureToActSeconds"],
+        }
+    startup = expected.get("startup")
+    if reason != "StartupProbe" or not startup or runtime is None:
+        return {}
+    if runtime.started_at is None or runtime.finished_at is None:
+        return {}
+    lived = runtime.finished_at - runtime.started_at
+    return {
+        "measuredSeconds": round(lived.total_seconds(), 1),
+        "expectedSeconds": startup["budgetSeconds"],
+    }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from healthdemo_operator import expected, podspec, restarts
 from healthdemo_operator.journal import ContainerEnd
-from healthdemo_operator.observations import pod_view
+from healthdemo_operator.observations import Termination, pod_view
 
 
 def end(cause: str, *, starting: bool = False) -> ContainerEnd:
@@ -69,3 +71,26 @@ def test_a_slow_starter_without_a_startup_probe_is_judged_by_liveness() -> None:
         "fitsBudget": False,
         "judgedBy": "livenessProbe",
     }
+
+
+def test_measured_next_to_expected() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    math = expected.probe_math(
+        podspec.effective(
+            {
+                "livenessProbe": {"periodSeconds": 2, "failureThreshold": 3},
+                "startupProbe": {"periodSeconds": 1, "failureThreshold": 5},
+            }
+        )
+    )
+    killed = ContainerEnd(0, "sigterm", t0 + timedelta(seconds=4.2), None, 3, t0)
+    assert restarts._timing("LivenessProbe", killed, None, math) == {
+        "measuredSeconds": 4.2,
+        "expectedSeconds": 4,
+    }
+    lived = Termination("Completed", 0, t0, t0 + timedelta(seconds=5.6), "c1")
+    assert restarts._timing("StartupProbe", None, lived, math) == {
+        "measuredSeconds": 5.6,
+        "expectedSeconds": 5,
+    }
+    assert restarts._timing("Crash", killed, lived, math) == {}

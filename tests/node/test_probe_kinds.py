@@ -38,7 +38,13 @@ def test_start_failing_breaks_every_kind_of_liveness_probe(
     assert any(m.startswith("Liveness probe failed") and KUBELET_SAYS[kind] in m for m in failed)
     # What the operator recorded.
     assert restarted["lastRestartReason"] == "LivenessProbe"
-    assert restarted["history"][0]["evidence"] == "Journal"
+    item = restarted["history"][0]
+    assert item["evidence"] == "Journal"
+    # Measured next to the probe math: (failureThreshold - 1) x periodSeconds from the first
+    # failed answer to the kill, give or take a period.
+    assert item["expectedSeconds"] == restarted["expected"]["liveness"]["firstFailureToActSeconds"]
+    assert item["expectedSeconds"] == (FAST["failureThreshold"] - 1) * FAST["periodSeconds"]
+    assert abs(item["measuredSeconds"] - item["expectedSeconds"]) <= FAST["periodSeconds"] + 1
 
 
 def create(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Demo:
@@ -99,6 +105,9 @@ def test_a_startup_probe_too_short_kills_and_says_so(deployed: Cluster, namespac
     item = killed["history"][-1]
     assert (item["reason"], item["evidence"]) == ("StartupProbe", "Journal")
     assert item["probeFailures"] == 2
+    if item["restart"] == demo.container_status()["restartCount"]:  # the runtime's times
+        assert item["expectedSeconds"] == killed["expected"]["startup"]["budgetSeconds"] == 2
+        assert abs(item["measuredSeconds"] - item["expectedSeconds"]) <= 2
 
 
 def test_oom_is_killed_by_the_kernel_and_recorded(deployed: Cluster, namespace: str) -> None:
