@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from healthdemo_operator.ledger import EventEntry
+from healthdemo_operator.ledger import EventEntry, Tally
 from healthdemo_operator.recording_pass import Notice, RecordingPass
 from healthdemo_operator.timestamps import format_time, parse_time
 
 LIVENESS = "Liveness"
+# The other probes' failures, by the kubelet's probe_type, and the status field each adds up in.
+OTHER_PROBES = {"Readiness": "readinessFailures", "Startup": "startupFailures"}
 
 
 def count_events(p: RecordingPass) -> None:
@@ -26,6 +28,9 @@ def count_events(p: RecordingPass) -> None:
             continue  # a Pod long gone from the ledger
         if event.type == "Normal":
             pod.normal_events += delta
+        other = event.other_probe_failed
+        if other is not None:
+            pod.others.setdefault(other, Tally()).events += delta
         if event.is_liveness_failure:
             pod.events += delta
             p.status["lastProbeFailureTime"] = format_time(last)
@@ -60,6 +65,33 @@ def count_kubelet(p: RecordingPass) -> None:
             )
         if raw != entry.kubelet_raw:
             entry.kubelet_raw, entry.kubelet_at = raw, format_time(reading.at)
+        for kind in OTHER_PROBES:
+            other = reading.counts.failures(kind)
+            if other or kind in entry.others:
+                _follow(entry.others.setdefault(kind, Tally()), other)
+
+
+def _follow(tally: Tally, raw: int) -> None:
+    """The kubelet's counter for one more probe; a reset is already a gap of the liveness's."""
+    if tally.raw is None:
+        tally.total = raw
+    elif raw >= tally.raw:
+        tally.total += raw - tally.raw
+    else:
+        tally.total += raw
+    tally.raw = raw
+
+
+def count_other_failures(p: RecordingPass) -> None:
+    """Readiness and startup failures: per Pod the larger of the two sources, as for liveness."""
+    for field_name in OTHER_PROBES.values():
+        p.status.setdefault(field_name, 0)
+    for pod in p.pods:
+        for kind, tally in p.ledger.pods[pod.uid].others.items():
+            counted = max(tally.events, tally.total)
+            if counted > tally.counted:
+                p.status[OTHER_PROBES[kind]] += counted - tally.counted
+                tally.counted = counted
 
 
 def count_failures(p: RecordingPass) -> None:
@@ -85,6 +117,32 @@ def count_failures(p: RecordingPass) -> None:
         else:
             continue
         extend_episode(p, first, last, delta, message)
+
+
+def forgive(p: RecordingPass) -> None:
+    """An episode that ended without a restart: the failures the kubelet forgave, told as
+    "N of M" in the status and an Event, because users ask which failures were ignored."""
+    episode = p.ledger.episode
+    last = parse_time(episode.get("lastFailure")) if episode else None
+    if episode is None or last is None or p.now - last <= p.episode_gap:
+        return
+    threshold = int(p.spec["livenessProbe"]["failureThreshold"])
+    failures = int(episode["failures"])
+    p.status["lastForgiven"] = {
+        "failures": failures,
+        "failureThreshold": threshold,
+        "from": episode["start"],
+        "to": episode["lastFailure"],
+    }
+    p.notices.append(
+        Notice(
+            "Normal",
+            "LivenessFailuresForgiven",
+            f"{failures} of {threshold} liveness probe failures, no restart: fewer than "
+            f"failureThreshold in a row (from {episode['start']} to {episode['lastFailure']})",
+        )
+    )
+    p.ledger.episode = None
 
 
 def extend_episode(

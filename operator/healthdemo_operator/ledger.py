@@ -19,6 +19,33 @@ MAX_GAPS = 10
 
 
 @dataclass
+class Tally:
+    """Failures of one more probe (readiness, startup) of one Pod, from both sources."""
+
+    events: int = 0  # as the kubelet's Events told them
+    raw: int | None = None  # the kubelet's counter at the last read
+    total: int = 0  # ...added up across resets of that counter
+    counted: int = 0  # in the status: the larger of the two
+
+    @classmethod
+    def load(cls, raw: Mapping[str, Any]) -> Tally:
+        return cls(
+            events=int(raw.get("events") or 0),
+            raw=raw.get("raw"),
+            total=int(raw.get("total") or 0),
+            counted=int(raw.get("counted") or 0),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "raw": self.raw,
+            "total": self.total,
+            "counted": self.counted,
+        }
+
+
+@dataclass
 class PodEntry:
     """One Pod of the HealthDemo (also a replaced one, for a while)."""
 
@@ -32,6 +59,7 @@ class PodEntry:
     kubelet_total: int = 0  # ...added up across resets of that counter
     kubelet_at: str | None = None  # the last read that found the Pod's counters
     final: bool = False  # its last state after deletion is recorded: gone is fine
+    others: dict[str, Tally] = field(default_factory=dict)  # "Readiness", "Startup"
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> PodEntry:
@@ -47,6 +75,7 @@ class PodEntry:
             kubelet_total=int(kubelet.get("total") or 0),
             kubelet_at=kubelet.get("at"),
             final=bool(raw.get("final")),
+            others={kind: Tally.load(t) for kind, t in (raw.get("others") or {}).items()},
         )
 
     def dump(self) -> dict[str, Any]:
@@ -66,6 +95,8 @@ class PodEntry:
             }
         if self.final:
             raw["final"] = True
+        if self.others:
+            raw["others"] = {kind: tally.dump() for kind, tally in self.others.items()}
         return raw
 
 

@@ -20,6 +20,7 @@ KUBELET = "kubelet"
 # client-go's aggregator rewrites the message of >10 similar Events within 10 minutes.
 COMBINED_PREFIX = "(combined from similar events): "
 READINESS_FAILED = "Readiness probe failed"
+STARTUP_FAILED = "Startup probe failed"
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
@@ -159,6 +160,17 @@ class EventView:
     def is_liveness_failure(self) -> bool:
         """Whatever the reason (Kubernetes may add reasons for failures it ignores)."""
         return self.type == "Warning" and self.message.startswith(LIVENESS_FAILED)
+
+    @property
+    def other_probe_failed(self) -> str | None:
+        """ "Readiness" or "Startup" for a failure of that probe (the kubelet's probe_type)."""
+        if self.type != "Warning":
+            return None
+        if self.message.startswith(READINESS_FAILED):
+            return "Readiness"
+        if self.message.startswith(STARTUP_FAILED):
+            return "Startup"
+        return None
 
     @property
     def is_liveness_kill(self) -> bool:

@@ -453,3 +453,40 @@ def test_combined_events_still_count() -> None:
     status = run(events=[combined], now=at(25)).status
     assert status["probeFailures"] == 4
     assert status["lastProbeFailureMessage"] == LIVENESS_TIMEOUT
+
+
+def test_readiness_and_startup_failures_are_counted_apart_and_once() -> None:
+    unready = event(uid="ev-ready", reason="Unhealthy", message=READINESS_503, count=5)
+    starting = event(
+        uid="ev-start",
+        reason="Unhealthy",
+        message="Startup probe failed: HTTP probe failed with statuscode: 503",
+        count=4,
+    )
+    first = run(pods=[pod(ready=False)], events=[unready, starting]).status
+    assert (first["readinessFailures"], first["startupFailures"]) == (5, 4)
+    assert first["probeFailures"] == 0
+    # The same Events again, then two more readiness failures: only the new ones are added.
+    again = run(first, pods=[pod(ready=False)], events=[unready, starting]).status
+    assert (again["readinessFailures"], again["startupFailures"]) == (5, 4)
+    unready["count"] = 7
+    more = run(again, pods=[pod(ready=False)], events=[unready, starting]).status
+    assert (more["readinessFailures"], more["startupFailures"]) == (7, 4)
+
+
+def test_failures_below_the_threshold_are_told_as_forgiven_once() -> None:
+    first = run(events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(25))
+    assert "lastForgiven" not in first.status
+    later = run(first.status, events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(70))
+    assert later.status["lastForgiven"] == {
+        "failures": 2,
+        "failureThreshold": 3,
+        "from": "2026-11-30T10:00:14Z",
+        "to": "2026-11-30T10:00:24Z",
+    }
+    (notice,) = later.notices
+    assert notice.reason == "LivenessFailuresForgiven"
+    assert notice.message.startswith("2 of 3 liveness probe failures, no restart")
+    again = run(later.status, events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(80))
+    assert again.notices == []
+    assert again.status["restarts"] == 0

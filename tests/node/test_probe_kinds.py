@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from ..conftest import eventually
 from .conftest import Cluster
+from .exact_counts import kubelet_probe_totals
 from .test_e2e import FAST, Demo, kubelet_events, start_demo
 
 pytestmark = pytest.mark.node
@@ -119,3 +121,46 @@ def test_oom_is_killed_by_the_kernel_and_recorded(deployed: Cluster, namespace: 
     # What the operator recorded.
     assert restarted["lastRestartReason"] == "OOMKilled"
     assert restarted["history"][0]["reason"] == "OOMKilled"
+
+
+def ready_condition(demo: Demo) -> dict[str, Any]:
+    conditions = demo.pod()["status"]["conditions"]
+    found: dict[str, Any] = next(c for c in conditions if c["type"] == "Ready")
+    return found
+
+
+def test_readiness_fail_next_below_and_above_its_threshold(
+    deployed: Cluster, namespace: str
+) -> None:
+    demo = start_demo(deployed, namespace, "ready", readinessProbe=FAST)
+    uid = demo.pod()["metadata"]["uid"]
+    ready_since = ready_condition(demo)["lastTransitionTime"]
+
+    def failed() -> int:
+        return kubelet_probe_totals(deployed, uid).get(("Readiness", "failed"), 0)
+
+    # 1 < failureThreshold 2: the kubelet sees the failure, and the Pod never leaves service.
+    assert demo.call("/readyz/fail-next?count=1", method="POST")[0] == 200
+    eventually(lambda: failed() == 1, 30, "the kubelet's failed readiness probe")
+    status = demo.until(lambda s: s.get("readinessFailures") == 1, "1 readiness failure")
+    assert ready_condition(demo) == {**ready_condition(demo), "status": "True"}
+    assert ready_condition(demo)["lastTransitionTime"] == ready_since
+    assert status["restarts"] == 0
+
+    # 4 >= 2: out of service after the second failure, back after the next success.
+    assert demo.call("/readyz/fail-next?count=4", method="POST")[0] == 200
+    # It left service and came back: Ready moved twice, whenever this test happened to look.
+    eventually(lambda: failed() == 5, 30, "the kubelet's 4 more failed readiness probes")
+    back = eventually(
+        lambda: (
+            (c := ready_condition(demo))["status"] == "True"
+            and c["lastTransitionTime"] != ready_since
+            and c
+        ),
+        30,
+        "ready again after a spell out of service",
+    )
+    assert back["lastTransitionTime"] > ready_since
+    status = demo.until(lambda s: s.get("readinessFailures") == 5, "5 readiness failures")
+    assert status["restarts"] == 0
+    assert demo.container_status()["restartCount"] == 0
