@@ -60,6 +60,9 @@ class PodEntry:
     kubelet_at: str | None = None  # the last read that found the Pod's counters
     final: bool = False  # its last state after deletion is recorded: gone is fine
     others: dict[str, Tally] = field(default_factory=dict)  # "Readiness", "Startup"
+    ready: bool | None = None  # the Pod's readiness when last seen
+    ready_at: str | None = None  # ...and when it last changed (the Ready condition's time)
+    out_since: str | None = None  # it left service then (seen ready before), not back yet
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> PodEntry:
@@ -76,6 +79,9 @@ class PodEntry:
             kubelet_at=kubelet.get("at"),
             final=bool(raw.get("final")),
             others={kind: Tally.load(t) for kind, t in (raw.get("others") or {}).items()},
+            ready=raw.get("ready"),
+            ready_at=raw.get("readyAt"),
+            out_since=raw.get("outSince"),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -97,6 +103,8 @@ class PodEntry:
             raw["final"] = True
         if self.others:
             raw["others"] = {kind: tally.dump() for kind, tally in self.others.items()}
+        if self.ready is not None:
+            raw.update(ready=self.ready, readyAt=self.ready_at, outSince=self.out_since)
         return raw
 
 

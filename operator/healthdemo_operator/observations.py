@@ -59,6 +59,7 @@ class PodView:
     journal: Journal | None = None  # our webapp's journal, from the last termination message
     gone: bool = False  # deleted: this is the last view of it (set by the controller)
     startup_threshold: int | None = None  # the startup probe's failureThreshold, if it has one
+    not_ready_since: datetime | None = None  # Ready condition's lastTransitionTime while False
 
 
 def _termination(raw: Mapping[str, Any] | None) -> Termination | None:
@@ -134,6 +135,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         deletion_requested=deletion,
         journal=journal.parse(last_terminated.get("message")),
         startup_threshold=int(startup.get("failureThreshold") or 3) if startup else None,
+        not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
     )
 
 

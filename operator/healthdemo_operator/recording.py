@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from healthdemo_operator import departures, expected, failures, history
+from healthdemo_operator import departures, expected, failures, history, readiness
 from healthdemo_operator.completeness import counts_complete
 from healthdemo_operator.conditions import condition, conditions_for
 from healthdemo_operator.ledger import Ledger
@@ -80,6 +80,7 @@ def record(
     history.fill_recovery(recorder, pod)
     departures.settle_departed(recorder)
     departures.prune(recorder)
+    readiness.follow(recorder)
     failures.forgive(recorder)  # after the restarts: a kill closes its episode first
     counts_state = counts_complete(recorder)
     status = recorder.finish()

@@ -490,3 +490,31 @@ def test_failures_below_the_threshold_are_told_as_forgiven_once() -> None:
     again = run(later.status, events=[failures(2, last="2026-11-30T10:00:24Z")], now=at(80))
     assert again.notices == []
     assert again.status["restarts"] == 0
+
+
+def test_a_spell_out_of_service_is_counted_with_its_length() -> None:
+    seen_ready = run(pods=[pod(ready_since="2026-11-30T10:00:05Z")], now=at(10)).status
+    assert seen_ready["readiness"] == {"outOfService": 0, "outOfServiceSeconds": 0.0}
+    out = run(seen_ready, pods=[pod(ready=False, ready_since="2026-11-30T10:00:20Z")], now=at(21))
+    assert out.status["readiness"] == {
+        "outOfService": 1,
+        "outOfServiceSeconds": 0.0,
+        "notReadySince": "2026-11-30T10:00:20Z",
+    }
+    back = run(out.status, pods=[pod(ready_since="2026-11-30T10:00:26.5Z")], now=at(30)).status
+    assert back["readiness"] == {
+        "outOfService": 1,
+        "outOfServiceSeconds": 6.5,
+        "lastOutOfServiceSeconds": 6.5,
+    }
+    assert back["restarts"] == 0
+
+
+def test_a_spell_out_of_service_while_away_is_counted_and_marked_unexact() -> None:
+    seen_ready = run(pods=[pod(ready_since="2026-11-30T10:00:05Z")], now=at(10)).status
+    later = run(seen_ready, pods=[pod(ready_since="2026-11-30T10:00:40Z")], now=at(60)).status
+    assert later["readiness"]["outOfService"] == 1
+    assert later["readiness"]["outOfServiceSeconds"] == 0.0  # its length is unknown
+    counts = next(c for c in later["conditions"] if c["type"] == "CountsComplete")
+    assert counts["status"] == "False"
+    assert "left service and came back" in counts["message"]

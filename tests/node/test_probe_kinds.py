@@ -161,6 +161,14 @@ def test_readiness_fail_next_below_and_above_its_threshold(
         "ready again after a spell out of service",
     )
     assert back["lastTransitionTime"] > ready_since
-    status = demo.until(lambda s: s.get("readinessFailures") == 5, "5 readiness failures")
+    status = demo.until(
+        lambda s: s.get("readinessFailures") == 5 and s["readiness"]["outOfService"] == 1,
+        "5 readiness failures, one spell out of service",
+    )
     assert status["restarts"] == 0
     assert demo.container_status()["restartCount"] == 0
+    # Out from the 2nd failure to the success after the 4th: about 3 periods. A spell the
+    # operator saw only as a newer Ready time has no length (and says so in CountsComplete).
+    spell = status["readiness"].get("lastOutOfServiceSeconds")
+    if spell is not None:
+        assert 1 <= spell <= 3 * FAST["periodSeconds"] + 2
