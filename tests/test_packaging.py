@@ -8,6 +8,8 @@ import re
 import yaml
 from healthdemo_sandbox.paths import ROOT
 
+from webapp import config
+
 
 def dockerfile_instructions(name: str) -> dict[str, list[str]]:
     text = (ROOT / name).read_text().replace("\\\n", " ")
@@ -24,7 +26,10 @@ def test_webapp_dockerfile_runs_non_root_exec_form_with_healthcheck() -> None:
     found = dockerfile_instructions("Dockerfile.webapp")
     assert found["FROM"] == ["python:3.11-slim"]
     assert re.fullmatch(r"[1-9]\d*(:\d+)?", found["USER"][-1]), "USER must be a numeric UID"
-    assert found["EXPOSE"] == ["5000"]
+    # Every port the webapp serves by default: HTTP, the TCP check ports, gRPC health.
+    checks = ("TCP_LIVENESS_PORT", "TCP_READINESS_PORT", "GRPC_PORT")
+    served = [config.DEFAULT_PORT, *(config.DEFAULTS[k] for k in checks)]
+    assert found["EXPOSE"] == [" ".join(str(port) for port in served)]
     assert json.loads(found["CMD"][-1]) == ["python", "-m", "webapp"]  # exec form is JSON
     healthcheck = found["HEALTHCHECK"][-1]
     assert "/healthz" in healthcheck

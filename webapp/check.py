@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 from webapp import __version__
+from webapp.config import DEFAULT_PORT
 
 PATHS = {"liveness": "/healthz", "readiness": "/readyz", "startup": "/startupz"}
 USER_AGENT = f"healthdemo-exec-check/{__version__}"  # webapp.probes.EXEC_CHECK
@@ -23,7 +24,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in PATHS:
         sys.stderr.write(f"usage: python -m webapp.check {'|'.join(PATHS)}\n")
         return 2
-    url = f"http://127.0.0.1:{os.environ.get('PORT', '5000')}{PATHS[argv[0]]}"
+    url = f"http://127.0.0.1:{os.environ.get('PORT', DEFAULT_PORT)}{PATHS[argv[0]]}"
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         # http://127.0.0.1 only; no timeout here: the kubelet enforces the probe's own.

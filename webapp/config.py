@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# HTTP, unless $PORT says otherwise (read by the server and the exec check alike).
+DEFAULT_PORT = 5000
+
 DEFAULTS: dict[str, Any] = {
     # Shown by GET / so a user can tell which app answered.
     "APP_NAME": "flask-webapp",

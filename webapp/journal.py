@@ -17,8 +17,8 @@ and one JSON object `{"containers": <started in this Pod>, "livenessFailures": <
 answers to the kubelet in this Pod>, "exits": [{"c": <container index>, "cause": "sigterm" |
 "crash" | "oom" | "gone", "at": <RFC 3339>, "code": <exit code, crash only>, "starting": <true
 when it had not finished starting>, "streak": <failed liveness answers in a row before the end>,
-"since": <first of them>}, ...oldest first]}`, trimmed to the
-kubelet's 4096 bytes by dropping the oldest exits.
+"since": <first of them; without any, when /start-failing closed the TCP check port>},
+...oldest first]}`, trimmed to the kubelet's 4096 bytes by dropping the oldest exits.
 """
 
 from __future__ import annotations
@@ -81,10 +81,20 @@ class Journal:
             self._state["livenessFailures"] = int(self._state["livenessFailures"]) + 1
             self._save()
 
-    def ended(self, cause: str, code: int | None = None, *, starting: bool = False) -> None:
+    def ended(
+        self,
+        cause: str,
+        code: int | None = None,
+        *,
+        starting: bool = False,
+        broken_since: float | None = None,
+    ) -> None:
         """How this container is about to end; the first call wins (a crash then SIGTERM...).
         `starting`: it had not finished starting, so a kill came from the startup probe (if the
-        Pod has one) or from a liveness probe too impatient for a slow starter."""
+        Pod has one) or from a liveness probe too impatient for a slow starter.
+        `broken_since`: when liveness was broken on purpose. A tcpSocket probe's failures are
+        refused connections the app never sees, so without failed answers that moment stands
+        in for the first failure (the kubelet's next probe, at most a period later, is it)."""
         if cause not in CAUSES:
             raise ValueError(f"unknown cause {cause!r}")
         with self._lock:
@@ -99,6 +109,8 @@ class Journal:
             if self._streak:
                 entry["streak"] = self._streak
                 entry["since"] = iso(self._since)
+            elif broken_since is not None and cause == "sigterm":
+                entry["since"] = iso(broken_since)
             self._state["exits"].append(entry)
             self._save()
 

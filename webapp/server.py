@@ -92,7 +92,9 @@ class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         drain = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            journal.ended("sigterm", starting=not state.is_started())
+            journal.ended(
+                "sigterm", starting=not state.is_started(), broken_since=state.failing_since()
+            )
             if callable(drain):
                 drain(signum, frame)
 
@@ -126,7 +128,7 @@ def serve_checks(app: Flask, host: str) -> Checks:
 def main() -> None:
     host = os.environ.get("HOST", "0.0.0.0")
     try:
-        port = int(os.environ.get("PORT", "5000"))
+        port = int(os.environ.get("PORT", config.DEFAULT_PORT))
     except ValueError:
         sys.exit(f"PORT={os.environ['PORT']!r} is not a port number")
     try:

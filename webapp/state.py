@@ -113,6 +113,11 @@ class HealthState:
     def _started_locked(self) -> bool:
         return time.monotonic() - self._started_mono >= self.startup_delay
 
+    def failing_since(self) -> float | None:
+        """When /start-failing broke liveness (None while it is not broken that way)."""
+        with self._lock:
+            return self._failing_since
+
     def is_started(self) -> bool:
         with self._lock:
             return self._started_locked()

@@ -21,6 +21,10 @@ class KubeletActor:
         self.core, self.namespace, self.pod_name = core, namespace, pod_name
         self._container = 0
         self._started = datetime.now(UTC)
+        # The Ready condition: like the kubelet's status manager, its lastTransitionTime moves
+        # only when its status does.
+        self._ready: bool | None = None
+        self._ready_changed = self._started
 
     def pod(self) -> dict[str, Any]:
         pod: dict[str, Any] = self.core.api_client.sanitize_for_serialization(
@@ -49,6 +53,8 @@ class KubeletActor:
         )
         is_ready = ready and waiting is None
         condition = "True" if is_ready else "False"
+        if is_ready != self._ready:
+            self._ready, self._ready_changed = is_ready, now
         status = {
             "phase": "Running" if waiting is None or restarts else "Pending",
             "hostIP": "10.88.0.1",
@@ -56,8 +62,16 @@ class KubeletActor:
             "startTime": stamp(now - timedelta(seconds=30)),
             "conditions": [
                 {"type": "Initialized", "status": "True", "lastTransitionTime": stamp(now)},
-                {"type": "Ready", "status": condition, "lastTransitionTime": stamp(now)},
-                {"type": "ContainersReady", "status": condition, "lastTransitionTime": stamp(now)},
+                {
+                    "type": "Ready",
+                    "status": condition,
+                    "lastTransitionTime": stamp(self._ready_changed),
+                },
+                {
+                    "type": "ContainersReady",
+                    "status": condition,
+                    "lastTransitionTime": stamp(self._ready_changed),
+                },
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp(now)},
             ],
             "containerStatuses": [

@@ -55,6 +55,31 @@ def test_a_kill_after_failed_answers_is_told_with_its_streak(tmp_path: Path) -> 
     }
 
 
+def test_a_kill_without_failed_answers_is_timed_from_the_break(tmp_path: Path) -> None:
+    """A tcpSocket probe fails by refused connections, which the app never sees: the moment
+    /start-failing closed the port stands in for the first failure."""
+    directory, log = pod_dir(tmp_path)
+    journal = Journal(directory, log)
+    journal.begin_container()
+    journal.ended("sigterm", broken_since=200.0)
+    (exit_,) = parsed(log)["exits"]
+    assert exit_["since"] == "1970-01-01T00:03:20.000Z"
+    assert "streak" not in exit_
+
+
+def test_failed_answers_win_over_the_break_and_a_crash_has_no_since(tmp_path: Path) -> None:
+    directory, log = pod_dir(tmp_path)
+    journal = Journal(directory, log)
+    journal.begin_container()
+    journal.liveness_answer(failed=True, at=300.0)
+    journal.ended("sigterm", broken_since=200.0)
+    assert parsed(log)["exits"][0]["since"] == "1970-01-01T00:05:00.000Z"
+    second = Journal(directory, log)
+    second.begin_container()
+    second.ended("crash", 1, broken_since=200.0)
+    assert "since" not in parsed(log)["exits"][1]
+
+
 def test_the_next_container_continues_the_pod_and_notes_a_silent_end(tmp_path: Path) -> None:
     directory, log = pod_dir(tmp_path)
     first = Journal(directory, log)
