@@ -4,6 +4,13 @@ Blocking calls: the async code runs them with `asyncio.to_thread`. The client is
 Kopf's login (`kopf.login_via_client`), so both use the same credentials — also for the one call
 that goes to a kubelet rather than the API server (its probe counters), made with the client's
 own transport (urllib3), certificates and token.
+
+Each call goes through the client's request layer (`ApiClient.param_serialize` + `call_api`:
+its configuration, credentials, user agent and connection pool), not its generated per-endpoint
+methods: since kubernetes 37 those validate every argument and body against pydantic models.
+For bodies the operator builds itself that buys nothing and costs much — building the V1Pod
+model tree takes about 20 MB that is never given back, and validating a Pod about 1 ms of the
+reaction to a new HealthDemo (bench/operator_bench.py).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from healthdemo_operator import __version__, names
 __all__ = ["ApiException", "Kube", "KubeletRefused"]
 
 MAX_MESSAGE = 1024  # events.k8s.io limit; core/v1 has none, but kubectl describe truncates
+JSON = "application/json"
+HEALTHDEMOS = f"/apis/{names.GROUP}/{names.VERSION}/namespaces/{{namespace}}/{names.PLURAL}"
 
 
 class KubeletRefused(Exception):
@@ -46,8 +55,6 @@ class Kube:
         self._api = api_client or client.ApiClient()
         # Say who calls, in the API server's audit log and metrics.
         self._api.user_agent = f"{names.COMPONENT}/{__version__}"
-        self.core = client.CoreV1Api(self._api)
-        self.custom = client.CustomObjectsApi(self._api)
         self.instance = socket.gethostname()
         config = self._api.configuration
         # Kubelets serve a certificate of their own: signed by the cluster CA where the cluster
@@ -60,17 +67,40 @@ class Kube:
             key_file=config.key_file,
         )
 
-    @staticmethod
-    def _json(response: Any) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(response.data)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = JSON,
+        **path_params: str,
+    ) -> dict[str, Any]:
+        """One request to the API server; raises ApiException (with its status) unless 2xx."""
+        request = self._api.param_serialize(
+            method,
+            path,
+            path_params=path_params,
+            query_params=list(query.items()) if query else None,
+            header_params={"Accept": JSON, "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*request)
+        response.read()
+        text = response.data.decode("utf-8", errors="replace")
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        result: dict[str, Any] = json.loads(text)
         return result
 
     # -- Pods ----------------------------------------------------------------------------------
 
     def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._json(
-                self.core.read_namespaced_pod(name, namespace, _preload_content=False)
+            return self._call(
+                "GET", "/api/v1/namespaces/{namespace}/pods/{name}", namespace=namespace, name=name
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -79,15 +109,21 @@ class Kube:
 
     def create_pod(self, pod: Mapping[str, Any]) -> dict[str, Any]:
         namespace = pod["metadata"]["namespace"]
-        return self._json(
-            self.core.create_namespaced_pod(namespace, dict(pod), _preload_content=False)
+        return self._call(
+            "POST", "/api/v1/namespaces/{namespace}/pods", body=pod, namespace=namespace
         )
 
     def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """Delete exactly that Pod (a UID precondition: never a newer one with the same name)."""
-        body = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
         try:
-            self.core.delete_namespaced_pod(name, namespace, body=body)
+            self._call(
+                "DELETE",
+                "/api/v1/namespaces/{namespace}/pods/{name}",
+                body=options,
+                namespace=namespace,
+                name=name,
+            )
         except ApiException as exc:
             if exc.status not in (404, 409):  # already gone, or already replaced
                 raise
@@ -96,7 +132,7 @@ class Kube:
 
     def kubelet_endpoint(self, node: str) -> tuple[str, int]:
         """Where the node's kubelet serves: its InternalIP and the port it registered."""
-        status = self._json(self.core.read_node(node, _preload_content=False)).get("status") or {}
+        status = self._call("GET", "/api/v1/nodes/{name}", name=node).get("status") or {}
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
         address = next(
             (addresses[t] for t in ("InternalIP", "ExternalIP", "Hostname") if addresses.get(t)),
@@ -125,14 +161,11 @@ class Kube:
 
     def read_healthdemo(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                names.GROUP, names.VERSION, namespace, names.PLURAL, name
-            )
+            return self._call("GET", HEALTHDEMOS + "/{name}", namespace=namespace, name=name)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return result
 
     def replace_status(
         self, namespace: str, name: str, status: Mapping[str, Any], resource_version: str
@@ -143,14 +176,13 @@ class Kube:
             {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
             {"op": "add", "path": "/status", "value": dict(status)},
         ]
-        result: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.PLURAL,
-            name,
-            patch,
-            _content_type="application/json-patch+json",
+        result = self._call(
+            "PATCH",
+            HEALTHDEMOS + "/{name}/status",
+            body=patch,
+            content_type="application/json-patch+json",
+            namespace=namespace,
+            name=name,
         )
         version: str = result["metadata"]["resourceVersion"]
         return version
@@ -182,4 +214,6 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        self.core.create_namespaced_event(meta["namespace"], body)
+        self._call(
+            "POST", "/api/v1/namespaces/{namespace}/events", body=body, namespace=meta["namespace"]
+        )
