@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,26 @@ GOING_RECHECK_SECONDS = 5  # a safety net: the terminating Pod's deletion event 
 
 # What the controller needs of a Kopf index: key → the values stored under it.
 Lookup = Mapping[str, Iterable[Any]]
+
+
+class Joined(Mapping[str, Iterable[Any]]):
+    """Several indexes read as one: the values of a key in each, in turn (a key's Events come
+    from two watch streams, each Kopf index serving one)."""
+
+    def __init__(self, *parts: Lookup) -> None:
+        self.parts = parts
+
+    def __getitem__(self, key: str) -> Iterable[Any]:
+        found = [value for part in self.parts for value in part.get(key, ())]
+        if not found and not any(key in part for part in self.parts):
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({key for part in self.parts for key in part})
+
+    def __len__(self) -> int:
+        return len({key for part in self.parts for key in part})
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Kopf handlers: read them top to bottom like Kopf's own examples.
 
 1. Settings and login; the server filters what is watched.
-2. Indexes: HealthDemos by UID, our Pods by owner UID, kubelet Events by Pod UID. Kopf fills them
-   from the initial listing before any other handler runs, so the controller never works from a
-   half-listed cache.
+2. Indexes: HealthDemos by UID, our Pods by owner UID, kubelet Events by Pod UID (two streams:
+   about our container, and about a Pod as a whole). Kopf fills them from the initial listing
+   before any other handler runs, so the controller never works from a half-listed cache.
 3. Watch handlers: any change to a HealthDemo (created, resumed, spec changed), its Pod or its
    Pod's Events queues the HealthDemo for the controller (`controller.Controller`), whose one
    reconcile creates, replaces or repairs the Pod and writes the status.
@@ -24,15 +24,27 @@ from typing import Any
 import kopf
 
 from healthdemo_operator import kubelet_counters, names
-from healthdemo_operator.controller import Controller
+from healthdemo_operator.controller import Controller, Joined
 from healthdemo_operator.kube import Kube
 from healthdemo_operator.nodiffbase import NoDiffBase
-from healthdemo_operator.observations import KUBELET, event_view, owner_uid, pod_view
+from healthdemo_operator.observations import KUBELET, event_view, involved, owner_uid, pod_view
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
 OUR_PODS_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.COMPONENT}"
-KUBELET_POD_EVENTS = f"involvedObject.kind=Pod,source={KUBELET}"
+# The kubelet's Events about a Pod, in two server-filtered streams that together miss none of
+# them (both count against the Pod's Event budget): about our container — probe failures,
+# kills, restarts; only a container called "webapp" passes, so other workloads' Events never
+# leave the API server — and about a Pod as a whole (no fieldPath: a sandbox re-created, a
+# failed mount), rare in any cluster. Field selectors cannot OR, so the second stream is the
+# same Events through their newer API (events.k8s.io), which has its own.
+CONTAINER_EVENTS = ("v1", "events")
+CONTAINER_EVENTS_SELECTOR = (
+    f"involvedObject.kind=Pod,source={KUBELET},"
+    f"involvedObject.fieldPath=spec.containers{{{names.CONTAINER_NAME}}}"
+)
+POD_EVENTS = ("events.k8s.io", "v1", "events")
+POD_EVENTS_SELECTOR = f"regarding.kind=Pod,regarding.fieldPath=,reportingController={KUBELET}"
 
 
 # -- 1. settings and login -------------------------------------------------------------------
@@ -43,7 +55,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Only what we need leaves the API server: our Pods, and the kubelet's Events about Pods
     # (the rest of a busy cluster's Events never reaches Python).
     settings.watching.label_selectors["v1", "pods"] = OUR_PODS_SELECTOR
-    settings.watching.field_selectors["v1", "events"] = KUBELET_POD_EVENTS
+    settings.watching.field_selectors[CONTAINER_EVENTS] = CONTAINER_EVENTS_SELECTOR
+    settings.watching.field_selectors[POD_EVENTS] = POD_EVENTS_SELECTOR
     # We post our own Events (kube.post_event), with reasons a user can act on; Kopf's automatic
     # Events from its log lines would be a second, noisier channel.
     settings.posting.enabled = False
@@ -114,12 +127,17 @@ def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
 def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
     """The server sends only the kubelet's Events about Pods; the name says whether the Pod is
     ours. Every one of them is kept (as a slim view): they all count against its Event budget."""
-    involved = body.get("involvedObject") or {}
-    return str(involved.get("name", "")).endswith(names.POD_SUFFIX)
+    return str(involved(body).get("name", "")).endswith(names.POD_SUFFIX)
 
 
-@kopf.index("v1", "events", when=_kubelet_event_about_our_pod)
-def events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+@kopf.index(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
+def container_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+    view = event_view(body)
+    return {view.pod_uid: view}
+
+
+@kopf.index(*POD_EVENTS, when=_kubelet_event_about_our_pod)
+def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
     view = event_view(body)
     return {view.pod_uid: view}
 
@@ -130,7 +148,7 @@ async def start_controller(memo: kopf.Memo, **indexes: Any) -> None:
     memo.controller = Controller(
         healthdemos=indexes["healthdemos"],
         pods=indexes["pods_by_owner"],
-        events=indexes["events_by_pod"],
+        events=Joined(indexes["container_events_by_pod"], indexes["pod_events_by_pod"]),
         kube_factory=functools.partial(Kube, kubelet_tls_verify=kubelet_counters.tls_verify()),
     )
     await memo.controller.start()
@@ -180,10 +198,11 @@ async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
         controller.enqueue(view.owner_uid)
 
 
-@kopf.on.event("v1", "events", when=_kubelet_event_about_our_pod)
+@kopf.on.event(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
+@kopf.on.event(*POD_EVENTS, when=_kubelet_event_about_our_pod)
 async def kubelet_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     controller: Controller = memo.controller
     owner_by_pod: kopf.Index[str, str] = kwargs["owner_by_pod"]
-    pod_uid = str((body.get("involvedObject") or {}).get("uid", ""))
+    pod_uid = str(involved(body).get("uid", ""))
     for owner in owner_by_pod.get(pod_uid, ()):
         controller.enqueue(owner)

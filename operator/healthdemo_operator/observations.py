@@ -180,23 +180,35 @@ class EventView:
         return self.reason == "Killing" and "liveness probe" in self.message
 
 
+def involved(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the Event is about: `involvedObject` (core/v1) or `regarding` (events.k8s.io/v1)."""
+    about: Mapping[str, Any] = event.get("involvedObject") or event.get("regarding") or {}
+    return about
+
+
 def event_view(event: Mapping[str, Any]) -> EventView:
-    """The view of a raw core/v1 Event; tolerates both the legacy and the events.k8s.io shape."""
+    """The view of a raw Event, in either shape: core/v1 or events.k8s.io/v1 (the same Events,
+    other field names: `note` for `message`, `deprecated*` for the legacy count and times)."""
     meta = event.get("metadata") or {}
     series = event.get("series") or {}
     last = (
-        parse_time(event.get("lastTimestamp"))
+        parse_time(event.get("lastTimestamp") or event.get("deprecatedLastTimestamp"))
         or parse_time(series.get("lastObservedTime"))
         or parse_time(event.get("eventTime"))
         or parse_time(meta.get("creationTimestamp"))
     )
-    first = parse_time(event.get("firstTimestamp")) or parse_time(event.get("eventTime")) or last
-    count = event.get("count") or series.get("count") or 1
+    first = (
+        parse_time(event.get("firstTimestamp") or event.get("deprecatedFirstTimestamp"))
+        or parse_time(event.get("eventTime"))
+        or last
+    )
+    count = event.get("count") or event.get("deprecatedCount") or series.get("count") or 1
+    message = event.get("message") if "message" in event else event.get("note")
     return EventView(
         uid=meta.get("uid", ""),
-        pod_uid=(event.get("involvedObject") or {}).get("uid", ""),
+        pod_uid=involved(event).get("uid", ""),
         reason=event.get("reason") or "",
-        message=(event.get("message") or "").removeprefix(COMBINED_PREFIX),
+        message=(message or "").removeprefix(COMBINED_PREFIX),
         count=int(count),
         first=first,
         last=last,

@@ -109,23 +109,30 @@ class KubeletActor:
             "containerID": self.container_id(),
         }
 
-    def event(self, reason: str, message: str, event_type: str = "Warning") -> str:
-        """A new kubelet Event about the Pod's container; returns its name."""
+    def event(
+        self,
+        reason: str,
+        message: str,
+        event_type: str = "Warning",
+        field_path: str | None = "spec.containers{webapp}",
+    ) -> str:
+        """A new kubelet Event about the Pod's container (or, without `field_path`, about the
+        Pod as a whole: a sandbox re-created, a failed mount); returns its name."""
         pod = self.pod()
         name = f"{self.pod_name}.{secrets.token_hex(8)}"
         now = stamp()
+        about = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": self.pod_name,
+            "namespace": self.namespace,
+            "uid": pod["metadata"]["uid"],
+        }
         self.core.create_namespaced_event(
             self.namespace,
             {
                 "metadata": {"name": name, "namespace": self.namespace},
-                "involvedObject": {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "name": self.pod_name,
-                    "namespace": self.namespace,
-                    "uid": pod["metadata"]["uid"],
-                    "fieldPath": "spec.containers{webapp}",
-                },
+                "involvedObject": about | ({"fieldPath": field_path} if field_path else {}),
                 "reason": reason,
                 "message": message,
                 "type": event_type,

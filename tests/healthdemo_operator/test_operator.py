@@ -167,6 +167,34 @@ def test_the_whole_self_healing_story_is_recorded(
     assert row[:5] == ["demo", "demo-webapp", "Running", "1", "3"]
 
 
+def test_every_kubelet_event_about_the_pod_counts_against_its_budget(
+    operator: LocalOperator,
+    installed: ControlPlane,
+    core: client.CoreV1Api,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    """The two server-filtered Event streams: about our container, and about the Pod as a whole
+    (no fieldPath). The kubelet's spam filter counts both against one budget, so must we."""
+    kubelet = start_demo(installed, core, namespace)
+    kubelet.run_container()
+    kubelet.event("Pulled", 'Container image "flask-webapp:latest" already present', "Normal")
+    kubelet.event("SandboxChanged", "Pod sandbox changed, it will be killed and re-created.",
+                  "Normal", field_path=None)  # fmt: skip
+    kubelet.event("Unhealthy", LIVENESS_500)
+
+    def ledger() -> dict[str, Any]:
+        pod_uid = kubelet.pod()["metadata"]["uid"]
+        entry: dict[str, Any] = status(custom, namespace)["accounting"]["pods"].get(pod_uid, {})
+        return entry
+
+    counted = eventually(
+        lambda: (e := ledger()).get("normalEvents") == 2 and e.get("events") == 1 and e,
+        what="both Normal Events counted, and the failure",
+    )
+    assert counted["failures"] == 1
+
+
 def test_operator_killed_mid_episode_counts_exactly_once(
     operator: LocalOperator,
     installed: ControlPlane,

@@ -518,3 +518,22 @@ def test_a_spell_out_of_service_while_away_is_counted_and_marked_unexact() -> No
     counts = next(c for c in later["conditions"] if c["type"] == "CountsComplete")
     assert counts["status"] == "False"
     assert "left service and came back" in counts["message"]
+
+
+def test_an_event_reads_the_same_through_either_events_api() -> None:
+    """A kubelet Event about the Pod as a whole reaches us through events.k8s.io/v1 (its own
+    field selectors): other names, the same Event."""
+    core = event(uid="ev-sandbox", reason="SandboxChanged", message="Pod sandbox changed",
+                 count=2, last="2026-11-30T10:00:34Z", event_type="Normal")  # fmt: skip
+    newer = {
+        "metadata": core["metadata"],
+        "regarding": {k: v for k, v in core["involvedObject"].items() if k != "fieldPath"},
+        "reason": core["reason"],
+        "note": core["message"],
+        "type": "Normal",
+        "deprecatedCount": 2,
+        "deprecatedFirstTimestamp": core["firstTimestamp"],
+        "deprecatedLastTimestamp": core["lastTimestamp"],
+        "reportingController": "kubelet",
+    }
+    assert event_view(newer) == event_view(core)
