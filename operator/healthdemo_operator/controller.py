@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from healthdemo_operator import lifecycle, podspec
+from healthdemo_operator import lifecycle, memory, podspec
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.kubelet_counters import KubeletCounters
 from healthdemo_operator.ledger import Ledger
@@ -89,6 +89,7 @@ class Controller:
         self.tracked: dict[str, Tracked] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = Stats()
+        self._trimmed_at = 0  # stats.reconciles when the allocator last gave memory back
         self.counters = KubeletCounters(
             lambda: self.kube,
             on_change=self._counters_moved,
@@ -193,6 +194,9 @@ class Controller:
             if uid in self.tracked:
                 self.tracked[uid].failures = 0
             self.queue.done(uid)
+            if not self.queue and self.stats.reconciles - self._trimmed_at >= memory.BURST:
+                self._trimmed_at = self.stats.reconciles
+                memory.give_back()  # a burst is over: its peak need not stay resident
             # A reconcile that needed no request never suspended: let the watches and the
             # liveness endpoint run before the next one.
             await asyncio.sleep(0)
