@@ -9,6 +9,7 @@ from flask import Flask
 
 from webapp import __version__, config, errors, faults, info, metrics, probes
 from webapp.journal import Journal
+from webapp.recent import RecentCalls
 from webapp.state import HealthState
 
 
@@ -22,6 +23,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["VERSION"] = __version__
     app.extensions["health_state"] = HealthState(app.config["STARTUP_DELAY_SECONDS"])
     app.extensions["journal"] = Journal(*config.journal_paths(app.config))
+    app.extensions["recent_probes"] = RecentCalls(app.config["RECENT_PROBES"])
     errors.register(app)
     metrics.register(app)
     app.register_blueprint(info.bp)

@@ -1,4 +1,7 @@
-"""GET /: who answered and what state it is in — the page a demo user looks at first."""
+"""GET /: who answered and what state it is in — the page a demo user looks at first.
+
+GET /probes/recent: the last probe calls answered, with who asked (webapp/recent.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import socket
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from webapp.probes import health_state, journal
+from webapp.probes import health_state, journal, recent_calls
 from webapp.state import iso
 
 bp = Blueprint("info", __name__)
@@ -27,3 +30,9 @@ def index() -> Response:
         **state.snapshot(),
         pod=journal().snapshot(),
     )
+
+
+@bp.get("/probes/recent")
+def recent_probes() -> Response:
+    """The last probe calls, newest first: the kubelet at work, call by call."""
+    return jsonify(recent_calls().snapshot())
