@@ -1,6 +1,7 @@
 """GET /: who answered and what state it is in — the page a demo user looks at first.
 
-GET /probes/recent: the last probe calls answered, with who asked (webapp/recent.py).
+JSON for clients (curl, scripts), the live page (webapp/page.py) for a browser. GET
+/probes/recent: the last probe calls answered, with who asked (webapp/recent.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import socket
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from webapp import page
 from webapp.probes import health_state, journal, recent_calls
 from webapp.state import iso
 
@@ -18,6 +20,12 @@ bp = Blueprint("info", __name__)
 
 @bp.get("/")
 def index() -> Response:
+    response = page.render() if page.wanted() else describe()
+    response.vary.add("Accept")  # one URL, two representations: caches must keep both
+    return response
+
+
+def describe() -> Response:
     state = health_state()
     return jsonify(
         app=current_app.config["APP_NAME"],
