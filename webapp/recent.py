@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from webapp.state import iso
+
+MAX_AGENT = 200  # a User-Agent is what the caller sent: keep enough to name it, bound the rest
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class RecentCalls:
         self._recorded = 0
 
     def add(self, call: ProbeCall) -> None:
+        if len(call.user_agent) > MAX_AGENT:
+            call = replace(call, user_agent=call.user_agent[:MAX_AGENT] + "…")
         with self._lock:
             self._recorded += 1
             self._calls.append((self._recorded, call))

@@ -38,6 +38,13 @@ def test_the_ring_keeps_the_newest_calls_newest_first() -> None:
     assert agents == ["kube-probe/1.4", "kube-probe/1.3", "kube-probe/1.2"]
 
 
+def test_a_long_user_agent_is_cut() -> None:
+    ring = RecentCalls(1)
+    ring.add(ProbeCall("startup", "http", True, "200", False, "x" * 8000, "10.0.0.1"))
+    snapshot: dict[str, Any] = ring.snapshot()
+    assert snapshot["calls"][0]["userAgent"] == "x" * 200 + "…"
+
+
 def test_the_ring_loses_no_count_under_concurrent_writers() -> None:
     ring = RecentCalls(50)
 
