@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages a real node needs here: podman (to build our images without a
-# Docker engine or a registry), debootstrap (the python:3.11-slim base image), containerd + CNI
-# plugins + iptables (the container runtime the kubelet talks to), gcc (our static pause binary).
+# Installs the Debian 12 packages the tests' real parts need: podman (to build our images without
+# a Docker engine or a registry), debootstrap (the python:3.11-slim base image), containerd + CNI
+# plugins + iptables (the container runtime the kubelet talks to), gcc (our static pause binary),
+# chromium + chromium-driver (the webapp's page, tested in a real headless browser).
 # Idempotent: installs only what is missing; run as root (CI does, on a fresh machine).
 set -euo pipefail
 
@@ -27,6 +28,8 @@ packages=(
   ca-certificates
   gcc                         # the static pause binary
   libc6-dev
+  chromium                    # the webapp's page in a real browser (headless, in the tests)
+  chromium-driver             # chromedriver: the tests drive Chromium over W3C WebDriver
 )
 
 missing=()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 
 import yaml
 from healthdemo_sandbox.paths import ROOT
@@ -50,3 +51,16 @@ def test_seed_pod_probes_healthz_and_passes_restricted() -> None:
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
     }
+
+
+def test_the_pages_files_are_package_data() -> None:
+    """The image installs the package (not the source tree): a file left out of package-data
+    would be missing there, and the page would load without its script."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["webapp"]
+    package = ROOT / "webapp"
+    files = [p for folder in ("static", "templates") for p in (package / folder).rglob("*")]
+    assert files
+    for path in files:
+        relative = path.relative_to(package)
+        assert any(relative.match(pattern) for pattern in patterns), f"{relative} not packaged"

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "OOM_STEP_MIB": 16,
     # Where the container's memory limit is read (/oom refuses without one).
     "CGROUP_ROOT": "/sys/fs/cgroup",
+    # How many of the last probe calls GET /probes/recent (and the page) show.
+    "RECENT_PROBES": 50,
 }
 
 # Environment variable -> (config key, parser).
@@ -58,6 +60,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "WEBAPP_TCP_LIVENESS_PORT": ("TCP_LIVENESS_PORT", int),
     "WEBAPP_TCP_READINESS_PORT": ("TCP_READINESS_PORT", int),
     "WEBAPP_GRPC_PORT": ("GRPC_PORT", int),
+    "WEBAPP_RECENT_PROBES": ("RECENT_PROBES", int),
 }
 
 FAULT_MODES = ("enabled", "token", "disabled")
@@ -78,6 +81,8 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise ValueError(f"WEBAPP_FAULTS={mode!r}: expected one of {', '.join(FAULT_MODES)}")
     if mode == "token" and not found.get("FAULTS_TOKEN"):
         raise ValueError("WEBAPP_FAULTS=token needs WEBAPP_FAULTS_TOKEN to be set")
+    if found.get("RECENT_PROBES", 0) < 0:
+        raise ValueError("WEBAPP_RECENT_PROBES must be 0 (keep none) or more")
     return found
 
 

@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from webapp.metrics import Metrics
 from webapp.probes import KUBE_PROBE, decide_liveness
+from webapp.recent import ProbeCall, RecentCalls
 from webapp.state import HealthState
 
 SERVICES = ("", "liveness", "readiness", "startup")
@@ -29,18 +30,34 @@ class GrpcHealth(health.HealthServicer):  # type: ignore[misc]  # grpcio ships n
         self.app = app
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802  # gRPC's name
+        arrived = time.monotonic()
         service = request.service
-        if service not in SERVICES:
-            return Status(status=Status.SERVICE_UNKNOWN)
-        agent = dict(context.invocation_metadata()).get("user-agent", "")
-        kubelet = str(agent).startswith(KUBE_PROBE)
-        probe = service or "liveness"
-        with self.app.app_context():
-            failed = self._failed(probe, kubelet=kubelet)
-        metrics: Metrics = self.app.extensions["metrics"]
-        result = "failure" if failed else "success"
-        metrics.probe_requests.labels(probe, result, "kubelet" if kubelet else "other").inc()
-        return Status(status=Status.NOT_SERVING if failed else Status.SERVING)
+        agent = str(dict(context.invocation_metadata()).get("user-agent", ""))
+        kubelet = agent.startswith(KUBE_PROBE)
+        if service in SERVICES:
+            probe = service or "liveness"
+            with self.app.app_context():
+                failed = self._failed(probe, kubelet=kubelet)
+            metrics: Metrics = self.app.extensions["metrics"]
+            result = "failure" if failed else "success"
+            metrics.probe_requests.labels(probe, result, "kubelet" if kubelet else "other").inc()
+            status = Status.NOT_SERVING if failed else Status.SERVING
+        else:
+            probe, failed, status = service, True, Status.SERVICE_UNKNOWN  # a misnamed service
+        recent: RecentCalls = self.app.extensions["recent_probes"]
+        recent.add(
+            ProbeCall(
+                probe=probe,
+                kind="grpc",
+                ok=not failed,
+                answer=Status.ServingStatus.Name(status),
+                kubelet=kubelet,
+                user_agent=agent,
+                peer=str(context.peer()),
+                took_ms=(time.monotonic() - arrived) * 1000,
+            )
+        )
+        return Status(status=status)
 
     def _failed(self, probe: str, *, kubelet: bool) -> bool:
         state: HealthState = self.app.extensions["health_state"]

@@ -1,4 +1,8 @@
-"""GET /: who answered and what state it is in — the page a demo user looks at first."""
+"""GET /: who answered and what state it is in — the page a demo user looks at first.
+
+JSON for clients (curl, scripts), the live page (webapp/page.py) for a browser. GET
+/probes/recent: the last probe calls answered, with who asked (webapp/recent.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import socket
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from webapp.probes import health_state, journal
+from webapp import page
+from webapp.probes import health_state, journal, recent_calls
 from webapp.state import iso
 
 bp = Blueprint("info", __name__)
@@ -15,6 +20,12 @@ bp = Blueprint("info", __name__)
 
 @bp.get("/")
 def index() -> Response:
+    response = page.render() if page.wanted() else describe()
+    response.vary.add("Accept")  # one URL, two representations: caches must keep both
+    return response
+
+
+def describe() -> Response:
     state = health_state()
     return jsonify(
         app=current_app.config["APP_NAME"],
@@ -27,3 +38,9 @@ def index() -> Response:
         **state.snapshot(),
         pod=journal().snapshot(),
     )
+
+
+@bp.get("/probes/recent")
+def recent_probes() -> Response:
+    """The last probe calls, newest first: the kubelet at work, call by call."""
+    return jsonify(recent_calls().snapshot())

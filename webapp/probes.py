@@ -1,4 +1,6 @@
-"""The endpoints the kubelet probes: /healthz (liveness), /readyz (readiness), /startupz."""
+"""The endpoints the kubelet probes: /healthz (liveness), /readyz (readiness), /startupz.
+
+Each answer is also kept in the recent-calls buffer (webapp/recent.py), with who asked."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from webapp.journal import Journal
+from webapp.recent import ProbeCall, RecentCalls
 from webapp.state import HealthState, Verdict, iso
 
 KUBE_PROBE = "kube-probe/"  # the kubelet's prober names itself so in the User-Agent
@@ -28,8 +31,48 @@ def journal() -> Journal:
     return found
 
 
+def recent_calls() -> RecentCalls:
+    found: RecentCalls = current_app.extensions["recent_probes"]
+    return found
+
+
 def from_kubelet() -> bool:
     return request.user_agent.string.startswith((KUBE_PROBE, EXEC_CHECK))
+
+
+PROBES = {"probes.healthz": "liveness", "probes.readyz": "readiness", "probes.startupz": "startup"}
+
+
+@bp.before_request
+def _clock() -> None:
+    g.probe_arrived = time.monotonic()
+
+
+@bp.after_request
+def _record(response: Response) -> Response:
+    """Keep this answer among the recent calls: what was answered, to whom, how late."""
+    probe = PROBES.get(request.endpoint or "")
+    if probe is None:
+        return response
+    failed = bool(g.get("probe_failed", response.status_code >= 400))  # a late 200 failed too
+    body = response.get_json(silent=True)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    answer = f"{response.status_code} {reason}" if reason else str(response.status_code)
+    if failed and response.status_code < 400:
+        answer += " too late"  # after /hang: past the probe's timeoutSeconds
+    agent = request.user_agent.string
+    call = ProbeCall(
+        probe=probe,
+        kind="exec" if agent.startswith(EXEC_CHECK) else "http",
+        ok=not failed,
+        answer=answer,
+        kubelet=from_kubelet(),
+        user_agent=agent,
+        peer=request.remote_addr or "",
+        took_ms=(time.monotonic() - g.probe_arrived) * 1000,
+    )
+    recent_calls().add(call)
+    return response
 
 
 def answer(verdict: Verdict, failure_code: int, failing: str = "failing") -> tuple[Response, int]:

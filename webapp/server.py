@@ -33,6 +33,7 @@ from webapp import config
 from webapp.app import create_app
 from webapp.faults import allocate_until_killed, exit_process
 from webapp.journal import Journal
+from webapp.recent import ProbeCall, RecentCalls
 from webapp.state import HealthState
 from webapp.tcp_check import TcpCheck
 
@@ -118,9 +119,15 @@ def serve_checks(app: Flask, host: str) -> Checks:
     from webapp import grpc_health  # noqa: PLC0415  # see above
 
     state: HealthState = app.extensions["health_state"]
+    recent: RecentCalls = app.extensions["recent_probes"]
+
+    def accepted(probe: str, peer: str) -> None:
+        """All a TCP check shows: a connection (no User-Agent); a refused one never arrives."""
+        recent.add(ProbeCall(probe, "tcp", True, "accepted", None, "", peer))
+
     tcp = [
-        TcpCheck(state, "liveness", host, app.config["TCP_LIVENESS_PORT"]),
-        TcpCheck(state, "readiness", host, app.config["TCP_READINESS_PORT"]),
+        TcpCheck(state, "liveness", host, app.config["TCP_LIVENESS_PORT"], accepted),
+        TcpCheck(state, "readiness", host, app.config["TCP_READINESS_PORT"], accepted),
     ]
     return Checks(tcp, grpc_health.serve(app, host, app.config["GRPC_PORT"]))
 

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 from webapp.state import HealthState
+
+# Told of each accepted connection: (probe, the peer's "host:port"), for the recent calls.
+OnAccept = Callable[[str, str], None]
 
 
 class TcpCheck:
     """Listens on `port` exactly while `state.tcp_port_open(probe)`; follows every change."""
 
-    def __init__(self, state: HealthState, probe: str, host: str, port: int) -> None:
+    def __init__(
+        self,
+        state: HealthState,
+        probe: str,
+        host: str,
+        port: int,
+        on_accept: OnAccept | None = None,
+    ) -> None:
         self.state, self.probe, self.host, self.port = state, probe, host, port
+        self.on_accept = on_accept
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         state.add_listener(self.update)
@@ -50,11 +62,12 @@ class TcpCheck:
         ).start()
         return listener
 
-    @staticmethod
-    def _accept(listener: socket.socket) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
-                connection, _ = listener.accept()
+                connection, peer = listener.accept()
             except OSError:
                 return  # the port was closed: the check fails until it reopens
             connection.close()
+            if self.on_accept is not None:
+                self.on_accept(self.probe, f"{peer[0]}:{peer[1]}")

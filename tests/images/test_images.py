@@ -7,6 +7,7 @@ import os
 import resource
 import tarfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,21 @@ def test_webapp_cmd_is_exec_form(webapp: WebappContainer) -> None:
     # Exec form: PID 1 is python itself, no `/bin/sh -c` in between to swallow SIGTERM.
     cmdline = Path(f"/proc/{webapp.host_pid()}/cmdline").read_bytes().split(b"\0")
     assert [part.decode() for part in cmdline if part] == ["python", "-m", "webapp"]
+
+
+def test_webapp_serves_its_page_from_the_installed_package(webapp: WebappContainer) -> None:
+    """The image installs the package, not the source tree: the page's template, script and
+    style reach it only as package data."""
+    for path, accept, kind in (
+        ("/", "text/html", "text/html"),
+        ("/page/page.js", "*/*", "text/javascript"),
+        ("/page/page.css", "*/*", "text/css"),
+    ):
+        request = urllib.request.Request(webapp.url + path, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200, path
+            assert response.headers["Content-Type"].startswith(kind), path
+            assert response.read(), path
 
 
 def test_healthcheck_passes_then_fails_after_start_failing(webapp: WebappContainer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -58,10 +58,29 @@ def serve(env: dict[str, str] | None = None) -> Served:
     raise RuntimeError("webapp did not answer /healthz within 15 s")
 
 
+def stop(app: Served) -> None:
+    if app.proc.poll() is None:
+        app.proc.kill()
+    app.proc.wait(timeout=10)
+
+
 @pytest.fixture
 def served() -> Iterator[Served]:
     app = serve()
     yield app
-    if app.proc.poll() is None:
-        app.proc.kill()
-    app.proc.wait(timeout=10)
+    stop(app)
+
+
+@pytest.fixture
+def served_with() -> Iterator[Callable[[dict[str, str]], Served]]:
+    """`served_with({"WEBAPP_FAULTS": "disabled"})`: an app with that environment, stopped after
+    the test like `served`."""
+    apps: list[Served] = []
+
+    def start(env: dict[str, str]) -> Served:
+        apps.append(serve(env))
+        return apps[-1]
+
+    yield start
+    for app in apps:
+        stop(app)

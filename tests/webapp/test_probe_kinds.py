@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ..conftest import eventually
+from .checks import Status, exec_check, grpc_status, tcp_open
 from .conftest import Served, serve
-
-Status = health_pb2.HealthCheckResponse
-
-
-def tcp_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def grpc_status(served: Served, service: str) -> int:
-    with grpc.insecure_channel(f"127.0.0.1:{served.ports['GRPC_PORT']}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-        return int(reply.status)
-
-
-def exec_check(served: Served, probe: str) -> int:
-    port = served.url.rsplit(":", 1)[1]
-    env = {**os.environ, "PORT": port}
-    done = subprocess.run(
-        [sys.executable, "-m", "webapp.check", probe],
-        check=False,
-        env=env,
-        capture_output=True,
-        timeout=10,
-    )
-    return done.returncode
 
 
 def test_start_failing_breaks_and_stop_failing_heals_every_kind(served: Served) -> None:
@@ -124,3 +89,27 @@ def test_the_exec_check_counts_as_the_kubelets_answer(served: Served) -> None:
     exec_check(served, "liveness")
     _, body = served.call("/")
     assert body["pod"]["livenessFailures"] == 2  # journaled like kube-probe/* answers
+
+
+def test_every_kind_of_call_is_recorded_with_what_the_app_can_see(served: Served) -> None:
+    live = served.ports["TCP_LIVENESS_PORT"]
+    assert eventually(lambda: tcp_open(live), 10, "TCP liveness port open")
+    assert grpc_status(served, "readiness", user_agent="kube-probe/1.34") == Status.SERVING
+    assert grpc_status(served, "database") == Status.SERVICE_UNKNOWN
+    served.call("/start-failing", method="POST")
+    assert exec_check(served, "liveness") == 1
+    _, recent = served.call("/probes/recent")
+    calls = recent["calls"]
+    assert [c["seq"] for c in calls] == list(range(recent["recorded"], 0, -1))  # newest first
+    by_kind = {(c["kind"], c["probe"]): c for c in reversed(calls)}  # the newest of each
+    tcp = by_kind["tcp", "liveness"]
+    assert (tcp["answer"], tcp["kubelet"], tcp["userAgent"]) == ("accepted", None, "")
+    assert tcp["peer"].startswith("127.0.0.1:")
+    grpc_call = by_kind["grpc", "readiness"]
+    assert (grpc_call["answer"], grpc_call["ok"], grpc_call["kubelet"]) == ("SERVING", True, True)
+    assert grpc_call["userAgent"].startswith("kube-probe/1.34 ")  # grpc appends its own name
+    unknown = by_kind["grpc", "database"]  # a misnamed service: the kubelet counts a failure
+    assert (unknown["answer"], unknown["ok"]) == ("SERVICE_UNKNOWN", False)
+    exec_call = by_kind["exec", "liveness"]  # the kubelet runs it: it counts as the kubelet's
+    assert (exec_call["answer"], exec_call["kubelet"]) == ("500 start-failing", True)
+    assert exec_call["userAgent"].startswith("healthdemo-exec-check/")
