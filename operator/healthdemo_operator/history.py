@@ -1,5 +1,6 @@
 """Restarts: one history item per restart, in order, with the cause from the best evidence left;
-a late Killing Event revises the newest; recovery time once the container is ready again."""
+a late Killing Event revises the newest; recovery time once the container is ready again, also
+added to the recovery histogram that outlives the history's last 10 items."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from healthdemo_operator.recording_pass import SLACK, Notice, RecordingPass
 from healthdemo_operator.timestamps import format_time, parse_time
 
 HISTORY_LIMIT = 10
+# Upper bounds (seconds) of the recovery histogram, status.recovery (served as the Prometheus
+# histogram healthdemo_recovery_seconds): from fast probes' few seconds to CrashLoopBackOff's
+# five minutes. Changing them splits each HealthDemo's series: keep them.
+RECOVERY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
 def _seconds(delta: timedelta) -> float:
@@ -153,6 +158,26 @@ def fill_recovery(p: RecordingPass, pod: PodView | None) -> None:
     began = parse_time(newest.get("failingSince")) or ended
     if ready is not None and began is not None and ready >= began - SLACK:
         newest["recoverySeconds"] = max(0.0, _seconds(ready - began))
+        add_recovery(p.status, newest["recoverySeconds"])
+
+
+def bucket_key(bound: float) -> str:
+    """A bound as status.recovery.buckets names it: "2.5", "10"."""
+    return f"{bound:g}"
+
+
+def add_recovery(status: dict[str, Any], seconds: float) -> None:
+    """Count one recovery into the histogram in the status: cumulative bucket counts (as
+    Prometheus' `le`), their sum and count. Called only where an item's recoverySeconds is set,
+    which happens once, in the same write: so each restart is in it exactly once, whatever
+    restarts the operator goes through."""
+    recovery = status.setdefault("recovery", {"count": 0, "sumSeconds": 0.0, "buckets": {}})
+    recovery["count"] = int(recovery.get("count") or 0) + 1
+    recovery["sumSeconds"] = round(float(recovery.get("sumSeconds") or 0) + seconds, 1)
+    buckets: dict[str, int] = recovery.setdefault("buckets", {})
+    for bound in RECOVERY_BUCKETS:
+        key = bucket_key(bound)
+        buckets[key] = int(buckets.get(key) or 0) + int(seconds <= bound)
 
 
 # -- Pods that went away -----------------------------------------------------------------

@@ -357,7 +357,16 @@ def test_every_status_field_is_declared_in_the_crd(tmp_path: Path) -> None:
         restarts=2, last_terminated={"exitCode": 1, "reason": "Error", "message": message}
     )
     foreign = pod(restarts=6, last_terminated={"exitCode": 0, "reason": "Completed"})
+    recovered = pod(
+        restarts=1,
+        last_terminated={"exitCode": 1, "reason": "Error", "finishedAt": "2026-11-30T10:00:30Z"},
+        state={"running": {"startedAt": "2026-11-30T10:00:31Z"}},
+        ready_since="2026-11-30T10:00:33Z",
+    )
+    with_recovery = run(pods=[recovered]).status
+    assert with_recovery["recovery"]["count"] == 1
     statuses = [
+        with_recovery,
         run(pods=[journaled], events=[budget_spent(3)], counters=kubelet(7)).status,
         run(pods=[foreign], events=[budget_spent()], counters=kubelet(6)).status,
         run(run(counters=kubelet(10)).status, counters=kubelet(2, read=90), now=90).status,

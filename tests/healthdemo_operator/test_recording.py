@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from healthdemo_operator import podspec
+from healthdemo_operator import history, podspec
 from healthdemo_operator.observations import event_view, pod_view
 from healthdemo_operator.recording import Problem, Recording, record
+from healthdemo_operator.timestamps import format_time
 
 from .kubelet_data import (
     BACKOFF,
@@ -537,3 +539,61 @@ def test_an_event_reads_the_same_through_either_events_api() -> None:
         "reportingController": "kubelet",
     }
     assert event_view(newer) == event_view(core)
+
+
+# -- the recovery histogram (status.recovery, served as healthdemo_recovery_seconds) ----------
+
+
+def buckets(**counts: int) -> dict[str, int]:
+    """Every bound of the histogram, 0 unless given (b2_5=1 is the bucket "2.5")."""
+    given = {key.removeprefix("b").replace("_", "."): n for key, n in counts.items()}
+    return {f"{bound:g}": given.get(f"{bound:g}", 0) for bound in history.RECOVERY_BUCKETS}
+
+
+def test_a_recovery_is_added_to_the_histogram_once_when_it_becomes_known() -> None:
+    events = [failures(3), killing()]
+    waiting = restarted_pod(
+        state={"waiting": {"reason": "ContainerCreating"}}, ready=False, container_id=""
+    )
+    restarting = run(pods=[waiting], events=events, now=at(36)).status
+    assert "recovery" not in restarting  # not known yet
+    healed = run(restarting, pods=[restarted_pod()], events=events, now=at(38)).status
+    assert healed["history"][0]["recoverySeconds"] == 23.0
+    expected = {"count": 1, "sumSeconds": 23.0, "buckets": buckets(b30=1, b60=1, b120=1,
+                                                                      b300=1, b600=1)}  # fmt: skip
+    assert healed["recovery"] == expected
+    # Seen again, by this process or by a restarted one (the status through JSON): not again.
+    again = run(healed, pods=[restarted_pod()], events=events, now=at(40)).status
+    assert again == healed
+    restarted = json.loads(json.dumps(healed))
+    assert run(restarted, pods=[restarted_pod()], events=events, now=at(90)).status == restarted
+
+
+def test_the_recovery_histogram_keeps_every_restart_the_history_lets_go() -> None:
+    """History keeps 10 items; the histogram counts all 12 recoveries, each once."""
+    status: dict[str, Any] = {}
+    for n in range(1, 13):
+        finished = T0 + timedelta(minutes=n)
+        crashed = pod(
+            restarts=n,
+            last_terminated={
+                "exitCode": 1,
+                "reason": "Error",
+                "finishedAt": format_time(finished),
+                "containerID": f"containerd://c{n}",
+            },
+            state={"running": {"startedAt": format_time(finished + timedelta(seconds=1))}},
+            ready_since=format_time(finished + timedelta(seconds=n)),  # n seconds to recover
+            container_id=f"containerd://c{n + 1}",
+        )
+        status = run(status, pods=[crashed], now=finished + timedelta(seconds=n + 1)).status
+        status = run(status, pods=[crashed], now=finished + timedelta(seconds=n + 2)).status
+    assert status["restarts"] == 12
+    assert len(status["history"]) == 10
+    assert [h["recoverySeconds"] for h in status["history"]] == [float(n) for n in range(12, 2, -1)]
+    assert status["recovery"] == {
+        "count": 12,
+        "sumSeconds": 78.0,  # 1 + 2 + ... + 12
+        "buckets": buckets(b1=1, b2_5=2, b5=5, b10=10, b20=12, b30=12, b60=12, b120=12, b300=12,
+                           b600=12),
+    }  # fmt: skip
