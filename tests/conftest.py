@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, TypeVar
 
 import pytest
@@ -18,6 +19,7 @@ from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.ports import free_port
 from healthdemo_sandbox.timings import describe
+from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["ROOT", "free_port"]  # for the tests that import them from here
 
@@ -63,6 +65,34 @@ class WebappClient:
 
     def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
         return http_json(self.url + path, method, timeout)
+
+
+@dataclass(frozen=True)
+class Scraped:
+    """A Prometheus text scrape, parsed by prometheus_client's own parser."""
+
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float]
+    help: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> Scraped:
+        families = list(text_string_to_metric_families(text))
+        return cls(
+            {
+                (s.name, frozenset(s.labels.items())): s.value
+                for family in families
+                for s in family.samples
+            },
+            {family.name: family.documentation for family in families},
+        )
+
+    def __call__(self, name: str, **labels: str) -> float | None:
+        """The value of the sample with exactly these labels (None: no such series)."""
+        return self.samples.get((name, frozenset(labels.items())))
+
+    def series(self, name: str) -> list[dict[str, str]]:
+        """The label sets of every sample named `name`."""
+        return [dict(labels) for found, labels in self.samples if found == name]
 
 
 def eventually(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,7 @@ class Controller:
         coalesce_seconds: float = 0.02,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_seconds: float | None = None,
+        on_reconciled: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.healthdemos, self.pods, self.events = healthdemos, pods, events
         self._kube_factory = kube_factory
@@ -86,6 +88,7 @@ class Controller:
         self.queue: WorkQueue[str] = WorkQueue(coalesce_seconds)
         self.worker_count = workers
         self.clock = clock
+        self.on_reconciled = on_reconciled  # how long each reconcile took (metrics)
         self.tracked: dict[str, Tracked] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = Stats()
@@ -177,11 +180,13 @@ class Controller:
         next status is built on a fresh read (a failed write may have landed)."""
         while True:
             uid = await self.queue.get()
+            started = time.monotonic()
             try:
                 await self.reconcile(uid)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.on_reconciled(time.monotonic() - started)
                 self.stats.errors += 1
                 tracked = self.tracked.setdefault(uid, Tracked())
                 delay = RETRY_DELAYS[min(tracked.failures, len(RETRY_DELAYS) - 1)]
@@ -191,6 +196,7 @@ class Controller:
                 self.queue.done(uid)
                 self.queue.add(uid, delay)
                 continue
+            self.on_reconciled(time.monotonic() - started)
             if uid in self.tracked:
                 self.tracked[uid].failures = 0
             self.queue.done(uid)

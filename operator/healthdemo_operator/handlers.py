@@ -7,6 +7,7 @@
 3. Watch handlers: any change to a HealthDemo (created, resumed, spec changed), its Pod or its
    Pod's Events queues the HealthDemo for the controller (`controller.Controller`), whose one
    reconcile creates, replaces or repairs the Pod and writes the status.
+4. Metrics: Prometheus reads the statuses' exact totals through the operator (`metrics`).
 
 Kopf keeps no bookkeeping on our objects (no progress or diff-base annotations): a reconcile
 compares the spec's generation with the one the Pod was built from, so there is nothing to
@@ -23,7 +24,7 @@ from typing import Any
 
 import kopf
 
-from healthdemo_operator import kubelet_counters, names
+from healthdemo_operator import kubelet_counters, metrics, names
 from healthdemo_operator.controller import Controller, Joined
 from healthdemo_operator.kube import Kube
 from healthdemo_operator.nodiffbase import NoDiffBase
@@ -145,11 +146,13 @@ def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
 @kopf.on.startup()
 async def start_controller(memo: kopf.Memo, **indexes: Any) -> None:
     """Kopf hands the (still empty) indexes to startup handlers; the controller keeps them."""
+    memo.metrics = metrics.OperatorMetrics()
     memo.controller = Controller(
         healthdemos=indexes["healthdemos"],
         pods=indexes["pods_by_owner"],
         events=Joined(indexes["container_events_by_pod"], indexes["pod_events_by_pod"]),
         kube_factory=functools.partial(Kube, kubelet_tls_verify=kubelet_counters.tls_verify()),
+        on_reconciled=memo.metrics.reconcile_seconds.observe,
     )
     await memo.controller.start()
 
@@ -206,3 +209,39 @@ async def kubelet_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None
     pod_uid = str(involved(body).get("uid", ""))
     for owner in owner_by_pod.get(pod_uid, ()):
         controller.enqueue(owner)
+
+
+# -- 4. metrics: Prometheus reads the statuses through us --------------------------------------
+
+
+@kopf.on.startup()
+async def serve_metrics(memo: kopf.Memo, **indexes: Any) -> None:
+    """/metrics on HEALTHDEMO_METRICS_PORT (9090; 0 = none). Each scrape reads the totals from
+    the statuses in the index: exact, and the same after an operator restart."""
+    memo.metrics_server = None
+    controller: Controller = memo.controller
+    healthdemos = indexes["healthdemos"]
+    try:
+        port = metrics.port_from_env()
+        if port:
+            memo.metrics_server = await metrics.serve(
+                port,
+                lambda: memo.metrics.scrape(
+                    healthdemos,
+                    queue_depth=len(controller.queue),
+                    reconcile_errors=controller.stats.errors,
+                ),
+            )
+    except ValueError as exc:  # no retries: neither a bad setting nor a taken port goes away
+        raise kopf.PermanentError(str(exc)) from exc
+    except OSError as exc:
+        raise kopf.PermanentError(
+            f"cannot serve metrics on port {port} ({exc}): set {metrics.PORT_ENV} to a free "
+            "port, or to 0 for no metrics"
+        ) from exc
+
+
+@kopf.on.cleanup()
+async def stop_metrics(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("metrics_server") is not None:
+        await memo.metrics_server.cleanup()

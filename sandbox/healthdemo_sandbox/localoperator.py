@@ -1,7 +1,9 @@
 """The operator as a local process (`kopf run operator/main.py`), for tests and benchmarks.
 
 It runs as whatever identity the kubeconfig holds (in the tests: the operator's ServiceAccount,
-with exactly deploy/'s RBAC), and can be stopped, or killed like a crash.
+with exactly deploy/'s RBAC), and can be stopped, or killed like a crash. Its liveness endpoint
+and its metrics get free ports of their own (kept across restarts), so that several run side by
+side.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ class LocalOperator(ChildProcess):
         self.kubeconfig, self.extra = kubeconfig, extra
         self.peering = peering
         self.port = free_port()
+        self.metrics_port = free_port()
 
     def start(self, timeout: float = 60) -> None:
         # MALLOC_ARENA_MAX as in Dockerfile.operator, so a local run costs what a Pod does.
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "HEALTHDEMO_METRICS_PORT": str(self.metrics_port),
+        }
         peering = f"--peering={self.peering}" if self.peering else "--standalone"
         argv = [
             sys.executable, "-m", "kopf", "run", peering, "--all-namespaces",
@@ -63,6 +70,10 @@ class LocalOperator(ChildProcess):
         except OSError:
             return None
         return result
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def forbidden(self) -> list[str]:
         """Log lines that show RBAC refused the operator something (its grants too narrow).

@@ -9,7 +9,6 @@ from typing import Any
 from healthdemo_operator import history, podspec
 from healthdemo_operator.observations import event_view, pod_view
 from healthdemo_operator.recording import Problem, Recording, record
-from healthdemo_operator.timestamps import format_time
 
 from .kubelet_data import (
     BACKOFF,
@@ -544,6 +543,10 @@ def test_an_event_reads_the_same_through_either_events_api() -> None:
 # -- the recovery histogram (status.recovery, served as healthdemo_recovery_seconds) ----------
 
 
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def buckets(**counts: int) -> dict[str, int]:
     """Every bound of the histogram, 0 unless given (b2_5=1 is the bucket "2.5")."""
     given = {key.removeprefix("b").replace("_", "."): n for key, n in counts.items()}
@@ -579,11 +582,11 @@ def test_the_recovery_histogram_keeps_every_restart_the_history_lets_go() -> Non
             last_terminated={
                 "exitCode": 1,
                 "reason": "Error",
-                "finishedAt": format_time(finished),
+                "finishedAt": stamp(finished),
                 "containerID": f"containerd://c{n}",
             },
-            state={"running": {"startedAt": format_time(finished + timedelta(seconds=1))}},
-            ready_since=format_time(finished + timedelta(seconds=n)),  # n seconds to recover
+            state={"running": {"startedAt": stamp(finished + timedelta(seconds=1))}},
+            ready_since=stamp(finished + timedelta(seconds=n)),  # n seconds to recover
             container_id=f"containerd://c{n + 1}",
         )
         status = run(status, pods=[crashed], now=finished + timedelta(seconds=n + 1)).status
