@@ -59,7 +59,11 @@ from healthdemo_sandbox.ports import free_port
 from healthdemo_sandbox.timings import describe, timed
 
 NODE_LIFECYCLE = "node-lifecycle-controller"
-CONTROLLERS = (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE)
+# Pods with addresses make Services' Endpoints worth keeping: the API server's service proxy
+# (`kubectl get --raw /api/v1/namespaces/<ns>/services/<name>:<port>/proxy/...`, how the tests
+# read the operator's metrics) reads Endpoints in 1.34, EndpointSlices only from 1.35.
+ENDPOINTS = "endpoints-controller"
+CONTROLLERS = (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE, ENDPOINTS)
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 log = logging.getLogger(__name__)
 
