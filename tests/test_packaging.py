@@ -7,6 +7,7 @@ import re
 import tomllib
 
 import yaml
+from healthdemo_operator import metrics
 from healthdemo_sandbox.paths import ROOT
 
 from webapp import config
@@ -64,3 +65,22 @@ def test_the_pages_files_are_package_data() -> None:
     for path in files:
         relative = path.relative_to(package)
         assert any(relative.match(pattern) for pattern in patterns), f"{relative} not packaged"
+
+
+def test_the_operator_metrics_port_is_declared_where_it_is_served() -> None:
+    """HEALTHDEMO_METRICS_PORT's default: exposed by the image, named by the Deployment, scraped
+    through the Service; and the operator image installs the client it serves them with."""
+    port = metrics.DEFAULT_PORT
+    assert str(port) in dockerfile_instructions("Dockerfile.operator")["EXPOSE"][-1].split()
+    deployment = yaml.safe_load((ROOT / "deploy/deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    service = yaml.safe_load((ROOT / "deploy/service.yaml").read_text())
+    assert service["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": port, "targetPort": "metrics"}]
+    kustomization = yaml.safe_load((ROOT / "deploy/kustomization.yaml").read_text())
+    assert "service.yaml" in kustomization["resources"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(dep.startswith("prometheus-client") for dep in extras["operator"])
