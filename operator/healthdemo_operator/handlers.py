@@ -96,7 +96,8 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.index(*HEALTHDEMOS)
 def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
-    """Just what the recorder needs of each HealthDemo."""
+    """Just what the recorder needs of each HealthDemo: a new dict on every event, never
+    changed in place, so that a metrics scrape can read the statuses from another thread."""
     meta = body["metadata"]
     slim = {
         "metadata": {

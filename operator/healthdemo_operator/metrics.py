@@ -206,7 +206,7 @@ def render(scrape: Collector, accept_encoding: str = "") -> tuple[bytes, dict[st
 
 
 async def serve(port: int, scrape: Callable[[], Collector]) -> web.AppRunner:
-    """Serve GET /metrics on every address at `port` from the event loop; stop with
+    """Serve GET /metrics on every IPv4 address at `port` from the event loop; stop with
     `runner.cleanup()`. Raises OSError if the port is taken."""
 
     async def metrics(request: web.Request) -> web.Response:
@@ -221,7 +221,7 @@ async def serve(port: int, scrape: Callable[[], Collector]) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)  # a scrape every 15 s is no news
     await runner.setup()
     try:
-        await web.TCPSite(runner, host=None, port=port).start()
+        await web.TCPSite(runner, host="0.0.0.0", port=port).start()  # as Kopf's --liveness
     except BaseException:
         await runner.cleanup()
         raise
