@@ -10,10 +10,11 @@ zero with it, and their HELP says so.
 
 A scrape takes what it shows in the event loop, where the index and the queue change: the
 index's bodies by reference (each watch event replaces a body, nothing changes one in place),
-about 1 ms per thousand HealthDemos. It reads and formats them in the loop's default executor
-(the one `asyncio.to_thread` already uses for API calls): some 0.3 s of CPU for a thousand
-HealthDemos (22,000 series), which the watches need not wait for. The text is Prometheus' own
-format 0.0.4, which every scraper takes (prometheus_client's OpenMetrics output is twice as slow).
+well under 1 ms for a thousand HealthDemos. It reads and formats them in the loop's default
+executor (the one `asyncio.to_thread` already uses for API calls): some 0.3 s of CPU for a
+thousand HealthDemos (22,000 series), while the event loop runs on (the two share the GIL,
+which changes hands every 5 ms). The text is Prometheus' own format 0.0.4, which every scraper
+takes (prometheus_client's OpenMetrics writer is twice as slow).
 """
 
 from __future__ import annotations
