@@ -195,7 +195,7 @@ async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
         # Its last status still counts; the reconcile also brings a missing Pod back.
         controller.pod_deleted(view)
     else:
-        controller.enqueue(view.owner_uid)
+        controller.pod_changed(view)
 
 
 @kopf.on.event(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
