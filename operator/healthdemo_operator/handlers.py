@@ -10,8 +10,9 @@
 
 Kopf keeps no bookkeeping on our objects (no progress or diff-base annotations): a reconcile
 compares the spec's generation with the one the Pod was built from, so there is nothing to
-remember between runs but the status itself. Handlers are async so that they share the event
-loop with the controller.
+remember between runs but the status itself. Handlers and indexers are async: they share the
+event loop with the controller, and Kopf runs a plain `def` in its thread pool — a thread hop
+for every watch event (and a pool that never shrinks).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.index(*HEALTHDEMOS)
-def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
+async def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
     """Just what the recorder needs of each HealthDemo."""
     meta = body["metadata"]
     slim = {
@@ -112,13 +113,13 @@ def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
-def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
+async def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
     view = pod_view(body)
     return {view.owner_uid: view} if view.owner_uid else None
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
-def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
+async def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
     """Pod UID → HealthDemo UID, so an Event finds its HealthDemo without a scan."""
     owner = owner_uid(body.get("metadata") or {})
     return {uid: owner} if owner else None
@@ -131,13 +132,13 @@ def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
 
 
 @kopf.index(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
-def container_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def container_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
     view = event_view(body)
     return {view.pod_uid: view}
 
 
 @kopf.index(*POD_EVENTS, when=_kubelet_event_about_our_pod)
-def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
     view = event_view(body)
     return {view.pod_uid: view}
 
