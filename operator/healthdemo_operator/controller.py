@@ -23,7 +23,7 @@ from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.kubelet_counters import KubeletCounters
 from healthdemo_operator.ledger import Ledger
 from healthdemo_operator.lifecycle import Action, Outcome
-from healthdemo_operator.observations import EventView, PodView
+from healthdemo_operator.observations import EventView, PodView, readiness_of
 from healthdemo_operator.phase import Problem
 from healthdemo_operator.recording import Notice, PodCounters, Recording, record
 from healthdemo_operator.tracked import Baseline, Tracked
@@ -111,6 +111,16 @@ class Controller:
     def enqueue(self, uid: str | None, delay: float | None = None) -> None:
         if uid:
             self.queue.add(uid, delay)
+
+    def pod_changed(self, view: PodView) -> None:
+        """Note the Pod's Ready state (a reconcile sees only the newest), and reconcile."""
+        if view.owner_uid:
+            tracked = self.tracked.setdefault(view.owner_uid, Tracked())
+            seen = tracked.ready_seen.setdefault(view.uid, [])
+            state = readiness_of(view)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            self.enqueue(view.owner_uid)
 
     def pod_deleted(self, view: PodView) -> None:
         """Keep a deleted Pod's last status until its restarts are recorded."""
@@ -223,6 +233,7 @@ class Controller:
         if await self._ensure_pod(uid, tracked, body, pods):
             return  # a Pod was created or deleted: its watch event brings us back
         meta = body["metadata"]
+        ready_seen = {uid: list(states) for uid, states in tracked.ready_seen.items()}
         recording = record(
             previous=baseline.status,
             ledger=baseline.ledger.copy(),
@@ -232,6 +243,7 @@ class Controller:
             pods=pods,
             events=events,
             counters=await self._counters(pods, baseline.ledger),
+            ready_seen=ready_seen,
             problem=tracked.problem,
             now=self.clock(),
         )
@@ -240,6 +252,10 @@ class Controller:
         for pod_uid in list(tracked.departed):
             if pod_uid in recording.ledger.pods:
                 del tracked.departed[pod_uid]
+        for pod_uid, recorded in ready_seen.items():  # newer states may have come meanwhile
+            del tracked.ready_seen[pod_uid][: len(recorded)]
+            if not tracked.ready_seen[pod_uid]:
+                del tracked.ready_seen[pod_uid]
         if recording.recheck_after is not None:
             self.enqueue(uid, recording.recheck_after)
         elif tracked.squatted:

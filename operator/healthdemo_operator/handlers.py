@@ -11,8 +11,9 @@
 
 Kopf keeps no bookkeeping on our objects (no progress or diff-base annotations): a reconcile
 compares the spec's generation with the one the Pod was built from, so there is nothing to
-remember between runs but the status itself. Handlers are async so that they share the event
-loop with the controller.
+remember between runs but the status itself. Handlers and indexers are async: they share the
+event loop with the controller, and Kopf runs a plain `def` in its thread pool — a thread hop
+for every watch event (and a pool that never shrinks).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.index(*HEALTHDEMOS)
-def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
+async def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
     """Just what the recorder needs of each HealthDemo: a new dict on every event, never
     changed in place, so that a metrics scrape can read the statuses from another thread."""
     meta = body["metadata"]
@@ -114,13 +115,13 @@ def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
-def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
+async def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
     view = pod_view(body)
     return {view.owner_uid: view} if view.owner_uid else None
 
 
 @kopf.index("v1", "pods", labels=OUR_PODS)
-def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
+async def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
     """Pod UID → HealthDemo UID, so an Event finds its HealthDemo without a scan."""
     owner = owner_uid(body.get("metadata") or {})
     return {uid: owner} if owner else None
@@ -133,13 +134,13 @@ def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
 
 
 @kopf.index(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
-def container_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def container_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
     view = event_view(body)
     return {view.pod_uid: view}
 
 
 @kopf.index(*POD_EVENTS, when=_kubelet_event_about_our_pod)
-def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
     view = event_view(body)
     return {view.pod_uid: view}
 
@@ -199,7 +200,7 @@ async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: A
         # Its last status still counts; the reconcile also brings a missing Pod back.
         controller.pod_deleted(view)
     else:
-        controller.enqueue(view.owner_uid)
+        controller.pod_changed(view)
 
 
 @kopf.on.event(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)

@@ -139,6 +139,18 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     )
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """One state of a Pod's Ready condition, as one watch event showed it."""
+
+    ready: bool
+    changed: datetime | None  # the condition's lastTransitionTime
+
+
+def readiness_of(pod: PodView) -> Readiness:
+    return Readiness(pod.ready, pod.ready_since if pod.ready else pod.not_ready_since)
+
+
 def current_pod(pods: Sequence[PodView]) -> PodView | None:
     """The live Pod: the newest one not being deleted."""
     live = [p for p in pods if not p.deleting and not p.gone]

@@ -26,7 +26,7 @@ from healthdemo_operator import departures, expected, failures, history, readine
 from healthdemo_operator.completeness import counts_complete
 from healthdemo_operator.conditions import condition, conditions_for
 from healthdemo_operator.ledger import Ledger
-from healthdemo_operator.observations import EventView, PodView, current_pod
+from healthdemo_operator.observations import EventView, PodView, Readiness, current_pod
 from healthdemo_operator.phase import Phase, Problem, phase_of
 from healthdemo_operator.recording_pass import Notice, PodCounters, RecordingPass
 
@@ -51,6 +51,7 @@ def record(
     events: Sequence[EventView],
     counters: Mapping[str, PodCounters] | None = None,
     ledger: Ledger | None = None,
+    ready_seen: Mapping[str, Sequence[Readiness]] | None = None,
     problem: Problem | None,
     now: datetime,
 ) -> Recording:
@@ -59,7 +60,8 @@ def record(
     `spec` has its defaults filled in; `pods` are the HealthDemo's Pods (live, and deleted ones
     not yet recorded); `events` the kubelet Events about them; `counters` the kubelet's probe
     counters by Pod UID (for Pods on a node); `ledger` the typed `previous["accounting"]` (parsed
-    from it if not given), which this call updates.
+    from it if not given), which this call updates; `ready_seen` the Ready states each Pod
+    showed in the watch since the last write, oldest first (the newest is in `pods`).
     """
     recorder = RecordingPass(
         previous=previous,
@@ -69,6 +71,7 @@ def record(
         events=events,
         counters=counters or {},
         ledger=ledger,
+        ready_seen=ready_seen or {},
     )
     failures.count_events(recorder)
     failures.count_kubelet(recorder)

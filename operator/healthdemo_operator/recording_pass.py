@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from healthdemo_operator.ledger import Ledger, PodEntry
-from healthdemo_operator.observations import EventView, PodView
+from healthdemo_operator.observations import EventView, PodView, Readiness
 from healthdemo_operator.probe_counters import ProbeCounts
 from healthdemo_operator.timestamps import format_time
 
@@ -50,12 +50,14 @@ class RecordingPass:
         events: Sequence[EventView],
         counters: Mapping[str, PodCounters],
         ledger: Ledger | None,
+        ready_seen: Mapping[str, Sequence[Readiness]],
     ) -> None:
         self.status: dict[str, Any] = copy.deepcopy(dict(previous))
         raw = self.status.pop("accounting", None)
         self.ledger = ledger if ledger is not None else Ledger.load(raw, events)
         self.spec, self.now = spec, now
         self.pods, self.events, self.counters = pods, events, counters
+        self.ready_seen = ready_seen
         self.notices: list[Notice] = []
         self.status.setdefault("restarts", 0)
         self.status.setdefault("probeFailures", 0)

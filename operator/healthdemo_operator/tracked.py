@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthdemo_operator.ledger import Ledger
-from healthdemo_operator.observations import EventView, PodView
+from healthdemo_operator.observations import EventView, PodView, Readiness
 from healthdemo_operator.phase import Problem
 
 
@@ -40,3 +40,6 @@ class Tracked:
     squatted: bool = False  # a Pod that is not ours holds our Pod's name
     closing: bool = False  # its namespace is being deleted: no Pod can be created any more
     departed: dict[str, PodView] = field(default_factory=dict)  # deleted, not yet recorded
+    # Ready states each Pod showed in the watch, oldest first, not yet recorded: a reconcile sees
+    # only the newest view, and a spell out of service can begin and end between two of them.
+    ready_seen: dict[str, list[Readiness]] = field(default_factory=dict)

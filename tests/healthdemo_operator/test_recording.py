@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from healthdemo_operator import history, podspec
-from healthdemo_operator.observations import event_view, pod_view
+from healthdemo_operator.observations import event_view, pod_view, readiness_of
 from healthdemo_operator.recording import Problem, Recording, record
 
 from .kubelet_data import (
@@ -519,6 +519,26 @@ def test_a_spell_out_of_service_while_away_is_counted_and_marked_unexact() -> No
     counts = next(c for c in later["conditions"] if c["type"] == "CountsComplete")
     assert counts["status"] == "False"
     assert "left service and came back" in counts["message"]
+
+
+def test_a_spell_between_two_reconciles_is_measured_from_the_states_the_watch_showed() -> None:
+    """A reconcile sees only the newest Pod; the states the watch showed in between, in order,
+    make a short spell as exact as a long one (no gap, its length known)."""
+    seen_ready = run(pods=[pod(ready_since="2026-11-30T10:00:05Z")], now=at(10)).status
+    out, back = (pod_view(pod(ready=False, ready_since="2026-11-30T10:00:20Z")),
+                 pod_view(pod(ready_since="2026-11-30T10:00:22.5Z")))  # fmt: skip
+    shown = [readiness_of(out), readiness_of(back)]
+    later = record(
+        previous=seen_ready, spec=SPEC, generation=1, pod_name="demo-webapp", pods=[back],
+        events=[], ready_seen={back.uid: shown}, problem=None, now=at(30),
+    ).status  # fmt: skip
+    assert later["readiness"] == {
+        "outOfService": 1,
+        "outOfServiceSeconds": 2.5,
+        "lastOutOfServiceSeconds": 2.5,
+    }
+    counts = next(c for c in later["conditions"] if c["type"] == "CountsComplete")
+    assert counts["status"] == "True"
 
 
 def test_an_event_reads_the_same_through_either_events_api() -> None:

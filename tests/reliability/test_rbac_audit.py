@@ -119,6 +119,19 @@ def test_operator_uses_exactly_its_rbac(installed: ControlPlane, tmp_path: Path)
             return bool(annotations.get("demo.example.com/generation") == "2")
 
         eventually(replaced, what="the Pod replaced")
+        # ...and find out whose a Pod holding our Pod's name is (a squatter: never touched).
+        core.create_namespaced_pod(
+            namespace,
+            {
+                "metadata": {"name": "squat-webapp"},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+            },
+        )
+        apply(installed, sample(namespace, name="squat"))
+        eventually(
+            lambda: status(custom, namespace, "squat").get("phase") == "Invalid",
+            what="Invalid (PodNameTaken)",
+        )
     finally:
         operator.stop()
         installed.kubectl("delete", "namespace", namespace, "--wait=false")
