@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from kubectl_healthdemo import __version__, usage
 from kubectl_healthdemo.errors import PluginError, UsageError
@@ -28,8 +27,7 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-@dataclass(frozen=True)
-class Args:
+class Args(NamedTuple):
     command: str | None
     name: str | None
     fault: Fault

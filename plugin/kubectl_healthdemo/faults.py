@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from kubectl_healthdemo.errors import UsageError
 
@@ -14,14 +14,17 @@ HOWS = ("start-failing", "fail-next=N", "hang=S", "crash", "oom", "readiness-off
 DEFAULT_HOW = "start-failing"
 
 
-@dataclass(frozen=True)
-class Fault:
-    """One POST to the webapp (README "Webapp API")."""
+NO_QUERY: Mapping[str, str] = MappingProxyType({})
+
+
+class Fault(NamedTuple):
+    """One POST to the webapp (README "Webapp API"). A NamedTuple, not a dataclass: the
+    command line imports this module, and `dataclasses` alone costs --help 10 ms."""
 
     how: str  # as given, e.g. "fail-next=2"
     path: str
-    query: Mapping[str, str] = field(default_factory=dict)
-    count: int | None = None  # fail-next
+    query: Mapping[str, str] = NO_QUERY
+    checks: int | None = None  # fail-next: how many liveness checks fail
     seconds: float | None = None  # hang
 
 
@@ -43,7 +46,7 @@ def parse_how(text: str) -> Fault:
     if name == "fail-next" and has_value:
         if not value.isdigit():
             raise UsageError(f"--how fail-next=N: N must be a whole number, got {value!r}")
-        return Fault(text, "/fail-next", {"count": value}, count=int(value))
+        return Fault(text, "/fail-next", {"count": value}, checks=int(value))
     if name == "hang" and has_value:
         try:
             seconds = float(value)
@@ -75,13 +78,13 @@ def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, An
     )
     if fault.path == "/start-failing":
         return f"liveness fails from now on; {kill}"
-    if fault.path == "/fail-next" and fault.count is not None:
-        if fault.count < threshold:
+    if fault.path == "/fail-next" and fault.checks is not None:
+        if fault.checks < threshold:
             return (
-                f"the next {fault.count} liveness checks fail, fewer than failureThreshold "
+                f"the next {fault.checks} liveness checks fail, fewer than failureThreshold "
                 f"{threshold}: the kubelet forgives them, no restart"
             )
-        return f"the next {fault.count} liveness checks fail, at least {threshold}: {kill}"
+        return f"the next {fault.checks} liveness checks fail, at least {threshold}: {kill}"
     if fault.path == "/hang" and fault.seconds is not None:
         if fault.seconds < timeout:
             return (

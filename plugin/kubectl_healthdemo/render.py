@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -112,32 +112,38 @@ def _phase_style(phase: str | None) -> str:
     }.get(phase or "", "yellow")
 
 
-def table(rows: Sequence[Row], *, earlier: int = 0) -> Table:
-    """The rows as a table; `earlier` rows were left out above (watch, on a small terminal)."""
+WIDE = 120  # columns from which source and detail get columns of their own
+
+
+def table(rows: Sequence[Row], *, earlier: int = 0, wide: bool = True) -> Table:
+    """The rows as a table; `earlier` rows were left out above (watch, on a small terminal).
+    Narrower than WIDE, the source and detail go on a second line under "what"."""
     grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, header_style="bold dim")
     grid.add_column("time", no_wrap=True)
-    grid.add_column("+", justify="right", no_wrap=True, style="dim")
-    grid.add_column("what", no_wrap=True)
+    if wide:
+        grid.add_column("+", justify="right", no_wrap=True, style="dim")
+    grid.add_column("what", no_wrap=wide, overflow="fold")
     grid.add_column("measured", justify="right", no_wrap=True)
     grid.add_column("expected", justify="right", no_wrap=True, style="dim")
-    grid.add_column("source", no_wrap=True, style="dim")
-    grid.add_column("detail", overflow="fold", style="dim")
+    if wide:
+        grid.add_column("source", no_wrap=True, style="dim")
+        grid.add_column("detail", overflow="fold", style="dim")
     if earlier:
-        grid.add_row("", "", Text(f"… {earlier} earlier", "dim"), "", "", "", "")
+        grid.add_row("", *([""] if wide else []), Text(f"… {earlier} earlier", "dim"))
     with_date = bool(rows) and rows[0].at.astimezone().date() != rows[-1].at.astimezone().date()
     previous: Row | None = None
     for row in rows:
         glyph, style = GLYPHS[row.kind]
-        step = "" if previous is None else delta((row.at - previous.at).total_seconds())
-        grid.add_row(
-            clock(row.at, with_date=with_date),
-            step,
-            Text.assemble((glyph + " ", style), (row.what, style if row.kind in _LOUD else "")),
-            Text(seconds(row.measured), "bold"),
-            seconds(row.expected, exact=False),
-            row.source,
-            row.detail,
-        )
+        what = Text.assemble((glyph + " ", style), (row.what, style if row.kind in _LOUD else ""))
+        numbers = (Text(seconds(row.measured), "bold"), seconds(row.expected, exact=False))
+        when = clock(row.at, with_date=with_date)
+        if wide:
+            step = "" if previous is None else delta((row.at - previous.at).total_seconds())
+            grid.add_row(when, step, what, *numbers, row.source, row.detail)
+        else:
+            told = f"{row.source}: {row.detail}" if row.detail else row.source
+            what.append_text(Text(f"\n  {told}", "dim"))
+            grid.add_row(when, what, *numbers)
         previous = row
     return grid
 
@@ -145,16 +151,29 @@ def table(rows: Sequence[Row], *, earlier: int = 0) -> Table:
 _LOUD: frozenset[Kind] = frozenset({"kill", "ready", "failure"})
 
 
+class Drawn:
+    """A timeline as rich draws it, laid out for the width it is given."""
+
+    def __init__(self, timeline: Timeline, limit: int | None = None) -> None:
+        self.timeline, self.limit = timeline, limit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows = self.timeline.rows
+        earlier = 0
+        if self.limit is not None and len(rows) > self.limit:
+            earlier = len(rows) - self.limit
+            rows = rows[earlier:]
+        yield header(self.timeline.summary)
+        if not rows:
+            yield Text("\nnothing has happened yet", "dim")
+            return
+        yield Text("")
+        yield table(rows, earlier=earlier, wide=options.max_width >= WIDE)
+
+
 def render(timeline: Timeline, *, limit: int | None = None) -> RenderableType:
     """Header and table; with `limit`, only the newest `limit` rows."""
-    rows = timeline.rows
-    earlier = 0
-    if limit is not None and len(rows) > limit:
-        earlier = len(rows) - limit
-        rows = rows[earlier:]
-    if not rows:
-        return Group(header(timeline.summary), Text("\nnothing has happened yet", "dim"))
-    return Group(header(timeline.summary), Text(""), table(rows, earlier=earlier))
+    return Drawn(timeline, limit)
 
 
 def row_line(row: Row, previous: Row | None) -> Text:

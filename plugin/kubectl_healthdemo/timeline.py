@@ -41,8 +41,11 @@ Origin = Literal["history", "event", "condition", "object"]
 # Timestamps of Events have whole seconds, the journal's are exact: one moment may differ this much.
 SLACK = timedelta(seconds=3)
 TIMES = "\N{MULTIPLICATION SIGN}"  # a repeat count: "failed", TIMES, "3"
-# The kubelet's Events that add nothing to the story (each Started has its Pulled and Created).
-QUIET_REASONS = frozenset({"Pulled", "Pulling", "Created"})
+# The kubelet's Events that add nothing to the story: each Started has its Pulled and Created;
+# a node without cluster DNS says so at every Pod sync.
+QUIET_REASONS = frozenset({"Pulled", "Pulling", "Created", "MissingClusterDNS", "DNSConfigForming"})
+# Who tells it, in the fewest words.
+SOURCES = {"healthdemo-operator": "operator", "default-scheduler": "scheduler"}
 # The operator's Events about the HealthDemo: (kind, what, topic).
 OPERATOR_WORDS: dict[str, tuple[Kind, str, str]] = {
     "Restarted": ("recorded", "restart recorded", ""),
@@ -61,7 +64,7 @@ class Row:
     kind: Kind
     what: str
     detail: str = ""
-    source: str = "status"  # who tells it: kubelet, healthdemo-operator, status, ...
+    source: str = "status"  # who tells it: kubelet, operator, scheduler, status, ...
     measured: float | None = None  # seconds, as the status recorded them
     expected: float | None = None  # seconds, by the probe math (status.expected)
     topic: str = ""  # liveness, readiness, startup: rows merge only within one topic
@@ -276,7 +279,8 @@ def event_rows(event: Mapping[str, Any]) -> list[Row]:
     times in between are not kept by the API server)."""
     reason = str(event.get("reason") or "")
     message = str(event.get("message") or "")
-    source = (event.get("source") or {}).get("component") or event.get("reportingComponent") or ""
+    component = (event.get("source") or {}).get("component") or event.get("reportingComponent")
+    source = SOURCES.get(str(component), str(component or ""))
     involved = (event.get("involvedObject") or event.get("regarding") or {}).get("kind")
     if involved == "HealthDemo":
         kind, what, topic = OPERATOR_WORDS.get(
@@ -285,13 +289,13 @@ def event_rows(event: Mapping[str, Any]) -> list[Row]:
         words: tuple[Kind, str, str, str] | None = (kind, what, message, topic)
     else:
         words = _pod_event_words(reason, message)
-        if words is None and event.get("type") == "Warning":
+        if words is None and event.get("type") == "Warning" and reason not in QUIET_REASONS:
             words = ("warning", reason, message, "")
     first, last, count = event_span(event)
     if words is None or first is None:
         return []
     kind, what, detail, topic = words
-    row = Row(first, kind, what, detail, str(source), topic=topic, origin="event")
+    row = Row(first, kind, what, detail, source, topic=topic, origin="event")
     if count == 1 or last is None or last <= first:
         return [row if count == 1 else dataclasses.replace(row, what=f"{what} {TIMES}{count}")]
     again = "container started again" if kind == "started" else f"{what} {TIMES}{count}"

@@ -150,12 +150,13 @@ def start_streams(api: Api, state: State, updates: queue.Queue[Update]) -> list[
     return streams
 
 
-def _drain(updates: queue.Queue[Update], state: State, wait: float) -> None:
-    """Apply every update there is, waiting up to `wait` s for the first; a PluginError raises."""
+def _drain(updates: queue.Queue[Update], state: State, wait: float) -> bool:
+    """Apply every update there is, waiting up to `wait` s for the first; whether there was
+    one. A PluginError (a watch that cannot go on) raises."""
     try:
         update = updates.get(timeout=wait)
     except queue.Empty:
-        return
+        return False
     while True:
         if isinstance(update, PluginError):
             raise update
@@ -163,7 +164,7 @@ def _drain(updates: queue.Queue[Update], state: State, wait: float) -> None:
         try:
             update = updates.get_nowait()
         except queue.Empty:
-            return
+            return True
 
 
 class Appender:
@@ -202,8 +203,8 @@ def watch(api: Api, name: str, console: Console) -> None:
         appender = Appender(console)
         appender.show(state.timeline())
         while True:
-            _drain(updates, state, wait=1.0)
-            appender.show(state.timeline(), state.deleted)
+            if _drain(updates, state, wait=1.0):
+                appender.show(state.timeline(), state.deleted)
 
     def frame() -> RenderableType:
         story = state.timeline()
@@ -214,5 +215,5 @@ def watch(api: Api, name: str, console: Console) -> None:
 
     with Live(frame(), console=console, auto_refresh=False) as live:
         while True:
-            _drain(updates, state, wait=1.0)
-            live.update(frame(), refresh=True)
+            if _drain(updates, state, wait=1.0):
+                live.update(frame(), refresh=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from kubectl_healthdemo import render, timeline
@@ -146,7 +148,7 @@ def test_events_k8s_io_style_times() -> None:
         2,
     )
     (row, _) = timeline.event_rows(event)
-    assert (row.kind, row.source) == ("scheduled", "default-scheduler")
+    assert (row.kind, row.source) == ("scheduled", "scheduler")
 
 
 def test_quiet_and_unknown_events() -> None:
@@ -239,7 +241,7 @@ def test_forgiven_failures_and_readiness_spells() -> None:
         ],
     )
     (forgiven,) = [r for r in story.rows if r.kind == "forgiven"]
-    assert forgiven.source == "healthdemo-operator, status"
+    assert forgiven.source == "operator, status"
     assert forgiven.detail.startswith("2 of 3 liveness probe failures")
     (out,) = [r for r in story.rows if r.kind == "not-ready"]
     assert (out.what, out.at) == ("out of service", T0 + timedelta(seconds=8))
@@ -313,3 +315,37 @@ def test_deltas() -> None:
         "+3m12s",
         "+2h05m",
     ]
+
+
+RECORDING = Path(__file__).with_name("data") / "seed-demo.json"
+
+
+def test_a_real_run_of_the_seed_demo() -> None:
+    """What docs/make_timeline.py recorded on the real node (deploy/demo-cr.yaml, then
+    `kubectl healthdemo break demo`): the HealthDemo and every Event about it and its Pod."""
+    recorded = json.loads(RECORDING.read_text())
+    item = recorded["healthdemo"]["status"]["history"][0]
+    story = timeline.build(recorded["healthdemo"], recorded["events"])
+    kinds: list[str] = [r.kind for r in story.rows]
+    assert kinds[0] == "created"
+    for earlier, later in (("scheduled", "failure"), ("failure", "kill"), ("kill", "ready")):
+        assert kinds.index(earlier) < kinds.index(later), kinds
+    (kill,) = [r for r in story.rows if r.kind == "kill"]
+    assert (kill.measured, kill.expected) == (item["measuredSeconds"], item["expectedSeconds"])
+    assert kill.source == "kubelet, status"
+    assert kill.detail == "Container webapp failed liveness probe, will be restarted"
+    ready = [r for r in story.rows if r.what == "ready again"]
+    assert [r.measured for r in ready] == [item["recoverySeconds"]]
+    assert "container started again" in [r.what for r in story.rows]
+    assert "restart recorded" in [r.what for r in story.rows]
+    assert not [r for r in story.rows if "ClusterDNS" in r.what]  # the sandbox's noise
+    assert story.summary.exact is True
+
+
+def test_a_narrow_terminal_puts_source_and_detail_under_what() -> None:
+    text = draw(timeline.build(healthdemo(), SEED_EVENTS), width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    kill = next(i for i, line in enumerate(lines) if "killed: liveness probe" in line)
+    assert "4.1 s" in lines[kill]
+    assert lines[kill + 1].strip().startswith("kubelet, status: Container webapp failed")
