@@ -21,6 +21,7 @@ GLYPHS: dict[Kind, tuple[str, str]] = {
     "forgiven": ("↷", "yellow"),
     "kill": ("✖", "bold red"),
     "backoff": ("⏸", "yellow"),
+    "restarted": ("▶", "blue"),
     "recorded": ("↻", "cyan"),
     "not-ready": ("○", "yellow"),
     "ready": ("✓", "bold green"),
@@ -35,7 +36,9 @@ def clock(at: datetime, *, with_date: bool = False) -> str:
 
 
 def delta(seconds: float) -> str:
-    """Time since the previous row: +2.0s, +12s, +3m12s, +2h05m."""
+    """Time since the previous row: +2.0s, +12s, +3m12s, +2h05m. Never negative: within one
+    second rows go in story order, and Event times have whole seconds only."""
+    seconds = max(seconds, 0.0)
     if seconds < 10:
         return f"+{seconds:.1f}s"
     if seconds < 60:

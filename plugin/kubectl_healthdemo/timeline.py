@@ -29,6 +29,7 @@ Kind = Literal[
     "forgiven",
     "kill",
     "backoff",
+    "restarted",
     "recorded",
     "not-ready",
     "ready",
@@ -298,17 +299,27 @@ def event_rows(event: Mapping[str, Any]) -> list[Row]:
     row = Row(first, kind, what, detail, source, topic=topic, origin="event")
     if count == 1 or last is None or last <= first:
         return [row if count == 1 else dataclasses.replace(row, what=f"{what} {TIMES}{count}")]
-    again = "container started again" if kind == "started" else f"{what} {TIMES}{count}"
-    return [row, dataclasses.replace(row, at=last, what=again, detail=f"{detail} ({count} in all)")]
+    repeat = dataclasses.replace(
+        row, at=last, what=f"{what} {TIMES}{count}", detail=f"{detail} ({count} in all)"
+    )
+    if kind == "started":  # a container started again: a restart, after the kill in its second
+        repeat = dataclasses.replace(repeat, kind="restarted", what="container started again")
+    return [row, repeat]
 
 
 # -- the story ----------------------------------------------------------------------------------
 
 
+def story_order(row: Row) -> tuple[datetime, int, datetime]:
+    """By the second, then by kind: Events have whole seconds, so within one second the story's
+    own order (scheduled, started, failing, killed, ...) is the better guess."""
+    return row.at.replace(microsecond=0), ORDER[row.kind], row.at
+
+
 def merge(rows: Iterable[Row]) -> list[Row]:
-    """Rows in time order; a moment told by two origins (within SLACK, same kind and topic)
+    """Rows in story order; a moment told by two origins (within SLACK, same kind and topic)
     becomes one row, with the measured seconds and the source of each."""
-    ordered = sorted(rows, key=lambda r: (r.at, ORDER[r.kind]))
+    ordered = sorted(rows, key=story_order)
     kept: list[Row] = []
     absorbed: set[int] = set()
     for index, row in enumerate(ordered):
@@ -317,10 +328,9 @@ def merge(rows: Iterable[Row]) -> list[Row]:
         partners: dict[Origin, int] = {}
         for other in range(index + 1, len(ordered)):
             candidate = ordered[other]
-            if candidate.at - row.at > SLACK:
-                break
             if (
                 other not in absorbed
+                and abs(candidate.at - row.at) <= SLACK
                 and candidate.kind == row.kind
                 and candidate.topic == row.topic
                 and candidate.origin != row.origin
@@ -332,7 +342,7 @@ def merge(rows: Iterable[Row]) -> list[Row]:
             absorbed.add(other)
             told = _combine(told, ordered[other])
         kept.append(told)
-    return sorted(kept, key=lambda r: (r.at, ORDER[r.kind]))
+    return sorted(kept, key=story_order)
 
 
 RANK: dict[Origin, int] = {"history": 0, "event": 1, "condition": 2, "object": 3}

@@ -211,7 +211,7 @@ def test_the_seed_demo_story_in_order() -> None:
         ("failure", "liveness failing"),
         ("failure", "liveness probe failed \u00d73"),
         ("kill", "killed: liveness probe"),
-        ("started", "container started again"),
+        ("restarted", "container started again"),
         ("recorded", "restart recorded"),
         ("ready", "ready again"),
     ]
@@ -349,3 +349,24 @@ def test_a_narrow_terminal_puts_source_and_detail_under_what() -> None:
     kill = next(i for i, line in enumerate(lines) if "killed: liveness probe" in line)
     assert "4.1 s" in lines[kill]
     assert lines[kill + 1].strip().startswith("kubelet, status: Container webapp failed")
+
+
+def test_within_one_second_the_story_order_decides() -> None:
+    """Event times have whole seconds: a restart in the second of its kill comes after it, and
+    the scheduler's precise time does not put the start before the scheduling."""
+    events = [
+        kubelet_event("Started", "Started container webapp", 0, 14, 2),
+        kubelet_event("Killing", "Container webapp failed liveness probe, will be restarted", 14),
+        {
+            "metadata": {"uid": "s"},
+            "involvedObject": {"kind": "Pod", "name": "demo-webapp"},
+            "reason": "Scheduled",
+            "message": "Successfully assigned default/demo-webapp to node-1",
+            "reportingComponent": "default-scheduler",
+            "eventTime": "2026-12-01T10:00:00.900000Z",
+        },
+    ]
+    rows = timeline.build({"metadata": {"name": "demo", "namespace": "default"}}, events).rows
+    assert [r.kind for r in rows] == ["scheduled", "started", "kill", "restarted"]
+    text = draw(timeline.Timeline(timeline.summary_of({}), rows))
+    assert "+-" not in text  # no negative steps
