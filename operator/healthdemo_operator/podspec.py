@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "imagePullPolicy": "IfNotPresent",
     "port": 5000,
     "startupDelaySeconds": 0,
+    "faults": "enabled",  # the webapp's fault switches; "disabled" makes them answer 403
 }
 # Kubernetes' own defaults for a probe's timing.
 TIMING_DEFAULTS: dict[str, Any] = {
@@ -214,7 +215,8 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
         "imagePullPolicy": spec["imagePullPolicy"],
         # The app reads PORT, so a non-default port is where the probes look. The journal and
         # the termination message tell the operator how each container ended (see journal.py);
-        # the probe's timeout tells the app when a slow answer is a failure to the kubelet.
+        # the probe's timeout tells the app when a slow answer is a failure to the kubelet;
+        # WEBAPP_FAULTS switches its fault endpoints off for a HealthDemo nobody may break.
         "env": [
             {"name": "PORT", "value": str(port)},
             {"name": "WEBAPP_JOURNAL_DIR", "value": JOURNAL_DIR},
@@ -224,6 +226,7 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
                 "value": str(spec["livenessProbe"]["timeoutSeconds"]),
             },
             {"name": "WEBAPP_STARTUP_DELAY_SECONDS", "value": str(spec["startupDelaySeconds"])},
+            {"name": "WEBAPP_FAULTS", "value": str(spec["faults"])},
         ],
         "volumeMounts": [{"name": JOURNAL_VOLUME, "mountPath": JOURNAL_DIR}],
         "terminationMessagePath": TERMINATION_LOG,

@@ -17,8 +17,12 @@ def stamp(at: datetime | None = None) -> str:
 
 
 class KubeletActor:
-    def __init__(self, core: client.CoreV1Api, namespace: str, pod_name: str) -> None:
+    def __init__(
+        self, core: client.CoreV1Api, namespace: str, pod_name: str, pod_ip: str = "10.88.0.9"
+    ) -> None:
         self.core, self.namespace, self.pod_name = core, namespace, pod_name
+        # Where the API server's Pod proxy goes: a real webapp's address, where a test runs one.
+        self.pod_ip = pod_ip
         self._container = 0
         self._started = datetime.now(UTC)
         # The Ready condition: like the kubelet's status manager, its lastTransitionTime moves
@@ -58,7 +62,7 @@ class KubeletActor:
         status = {
             "phase": "Running" if waiting is None or restarts else "Pending",
             "hostIP": "10.88.0.1",
-            "podIP": "10.88.0.9",
+            "podIP": self.pod_ip,
             "startTime": stamp(now - timedelta(seconds=30)),
             "conditions": [
                 {"type": "Initialized", "status": "True", "lastTransitionTime": stamp(now)},

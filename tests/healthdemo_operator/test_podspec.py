@@ -257,6 +257,14 @@ def test_startup_probe_defaults_and_delay() -> None:
     assert env["WEBAPP_STARTUP_DELAY_SECONDS"] == "20"
 
 
+@pytest.mark.parametrize(("given", "env"), [({}, "enabled"), ({"faults": "disabled"}, "disabled")])
+def test_faults_switch_reaches_the_webapp(given: dict[str, Any], env: str) -> None:
+    """spec.faults: disabled makes the webapp answer 403 on /start-failing & co."""
+    c = container(podspec.build_pod(healthdemo(given)))
+    assert {e["name"]: e["value"] for e in c["env"]}["WEBAPP_FAULTS"] == env
+    assert env in config.FAULT_MODES  # a mode the webapp knows
+
+
 def test_resources_pass_through() -> None:
     resources = {"requests": {"memory": "32Mi"}, "limits": {"memory": "64Mi", "cpu": "500m"}}
     c = container(podspec.build_pod(healthdemo({"resources": resources})))

@@ -43,6 +43,7 @@ REJECTED = [
      "spec.livenessProbe.path: Invalid value"),
     ("unknown pull policy", {"imagePullPolicy": "Sometimes"},
      'spec.imagePullPolicy: Unsupported value: "Sometimes"'),
+    ("unknown faults mode", {"faults": "token"}, 'spec.faults: Unsupported value: "token"'),
     ("unknown field", {"colour": "blue"}, 'unknown field "spec.colour"'),
     ("two handlers", {"livenessProbe": {"httpGet": {}, "tcpSocket": {"port": 5001}}},
      "spec.livenessProbe: Invalid value: \"object\": give exactly one handler: httpGet, "

@@ -1,0 +1,135 @@
+"""The command line: parse, run one command, report a failure as one line and an exit code.
+
+kubectl runs a plugin as a short-lived process per command, so start-up time is what users
+feel: this module imports only the standard library; the API client and rich load when a
+command needs them (`--help` and bad arguments never do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NamedTuple, NoReturn
+
+from kubectl_healthdemo import __version__, usage
+from kubectl_healthdemo.errors import PluginError, UsageError
+from kubectl_healthdemo.faults import DEFAULT_HOW, Fault, parse_how
+
+COMMANDS = tuple(usage.COMMANDS)
+INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its complaints as UsageError (one line, our own help pointer)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+class Args(NamedTuple):
+    command: str | None
+    name: str | None
+    fault: Fault
+    namespace: str | None
+    context: str | None
+    kubeconfig: str | None
+    help: bool = False
+    version: bool = False
+
+
+def _flags(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """kubectl's flags, accepted before and after the command (after wins)."""
+    unset = argparse.SUPPRESS if after_command else None
+    parser.add_argument("-n", "--namespace", default=unset)
+    parser.add_argument("--context", default=unset)
+    parser.add_argument("--kubeconfig", default=unset)
+    parser.add_argument(
+        "-h", "--help", action="store_true", default=argparse.SUPPRESS if after_command else False
+    )
+
+
+def parser() -> Parser:
+    top = Parser(prog="kubectl healthdemo", add_help=False)
+    _flags(top, after_command=False)
+    top.add_argument("--version", action="store_true")
+    commands = top.add_subparsers(dest="command", parser_class=Parser)
+    for command in COMMANDS:
+        sub = commands.add_parser(command, add_help=False)
+        _flags(sub, after_command=True)
+        sub.add_argument("name", nargs="?", metavar="NAME")
+        if command == "break":
+            sub.add_argument("--how", default=DEFAULT_HOW, type=parse_how)
+    return top
+
+
+def parse(argv: Sequence[str]) -> Args:
+    """The command line as Args; UsageError for anything that cannot be run."""
+    found = parser().parse_args(list(argv))
+    command: str | None = found.command
+    wants_help = bool(found.help)
+    if command is not None and not wants_help and not found.name:
+        raise UsageError(
+            f'"{command}" needs the name of a HealthDemo: kubectl healthdemo {command} NAME'
+        )
+    fault = getattr(found, "how", None) or parse_how(DEFAULT_HOW)
+    return Args(
+        command=command,
+        name=found.name if command else None,
+        fault=fault,
+        namespace=found.namespace,
+        context=found.context,
+        kubeconfig=found.kubeconfig,
+        help=wants_help,
+        version=bool(found.version),
+    )
+
+
+def run(args: Args) -> int:
+    """Run a parsed command (it has a name); imports what it needs only now."""
+    from kubectl_healthdemo import commands  # noqa: PLC0415 - the API client: not for --help
+    from kubectl_healthdemo.connect import connect  # noqa: PLC0415
+
+    if args.name is None:  # parse() made sure it is not
+        raise UsageError("a HealthDemo name is needed")
+    api = connect(args.kubeconfig, args.context, args.namespace)
+    if args.command == "break":
+        sys.stdout.write(commands.break_it(api, args.name, args.fault) + "\n")
+        return 0
+    if args.command == "heal":
+        sys.stdout.write(commands.heal(api, args.name) + "\n")
+        return 0
+    from rich.console import Console  # noqa: PLC0415 - drawing: only timeline and watch
+
+    from kubectl_healthdemo import render  # noqa: PLC0415
+
+    console = Console()
+    if args.command == "timeline":
+        console.print(render.render(commands.load_timeline(api, args.name)))
+        return 0
+    from kubectl_healthdemo import watching  # noqa: PLC0415
+
+    try:
+        watching.watch(api, args.name, console)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a watch ends
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `kubectl-healthdemo` executable."""
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+        if args.version:
+            sys.stdout.write(f"kubectl-healthdemo {__version__}\n")
+            return 0
+        if args.help or args.command is None:
+            sys.stdout.write(usage.COMMANDS[args.command] if args.command else usage.MAIN)
+            return 0
+        return run(args)
+    except PluginError as exc:
+        hint = "\nSee 'kubectl healthdemo --help'." if isinstance(exc, UsageError) else ""
+        sys.stderr.write(f"error: {exc}{hint}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        return INTERRUPTED

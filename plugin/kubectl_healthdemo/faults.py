@@ -1,0 +1,110 @@
+"""The webapp's fault switches as `break --how` names them, and what the kubelet should do next.
+Pure: the CLI parses `--how` with it, and `break` says what to expect from status.expected."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from kubectl_healthdemo.errors import UsageError
+
+HOWS = ("start-failing", "fail-next=N", "hang=S", "crash", "oom", "readiness-off")
+DEFAULT_HOW = "start-failing"
+
+
+NO_QUERY: Mapping[str, str] = MappingProxyType({})
+
+
+class Fault(NamedTuple):
+    """One POST to the webapp (README "Webapp API"). A NamedTuple, not a dataclass: the
+    command line imports this module, and `dataclasses` alone costs --help 10 ms."""
+
+    how: str  # as given, e.g. "fail-next=2"
+    path: str
+    query: Mapping[str, str] = NO_QUERY
+    checks: int | None = None  # fail-next: how many liveness checks fail
+    seconds: float | None = None  # hang
+
+
+# What `heal` undoes: liveness (also fail-next and hang), then readiness.
+HEAL = (Fault("heal", "/stop-failing"), Fault("heal", "/readyz/enable"))
+
+
+def parse_how(text: str) -> Fault:
+    """`--how` → the webapp call; raises UsageError naming the accepted forms."""
+    name, has_value, value = text.partition("=")
+    simple = {
+        "start-failing": "/start-failing",
+        "crash": "/crash",
+        "oom": "/oom",
+        "readiness-off": "/readyz/disable",
+    }
+    if name in simple and not has_value:
+        return Fault(text, simple[name])
+    if name == "fail-next" and has_value:
+        if not value.isdigit():
+            raise UsageError(f"--how fail-next=N: N must be a whole number, got {value!r}")
+        return Fault(text, "/fail-next", {"count": value}, checks=int(value))
+    if name == "hang" and has_value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            raise UsageError(f"--how hang=S: S must be seconds (0 or more), got {value!r}")
+        return Fault(text, "/hang", {"seconds": value}, seconds=seconds)
+    raise UsageError(f"--how {text!r}: use one of {', '.join(HOWS)}")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, Any]) -> str:
+    """What the kubelet should do about `fault`, by the probe math of this HealthDemo."""
+    liveness = spec.get("livenessProbe") or {}
+    threshold = int(liveness.get("failureThreshold", 3))
+    period = int(liveness.get("periodSeconds", 10))
+    timeout = int(liveness.get("timeoutSeconds", 1))
+    live = expected.get("liveness") or {}
+    first_to_kill = live.get("firstFailureToActSeconds", (threshold - 1) * period)
+    break_to_kill = live.get("breakToActMaxSeconds", threshold * period)
+    kill = (
+        f"the kubelet kills it {_seconds(first_to_kill)} after the first failed probe "
+        f"({threshold} in a row, every {_seconds(period)}): at most {_seconds(break_to_kill)} "
+        "from now"
+    )
+    if fault.path == "/start-failing":
+        return f"liveness fails from now on; {kill}"
+    if fault.path == "/fail-next" and fault.checks is not None:
+        if fault.checks < threshold:
+            return (
+                f"the next {fault.checks} liveness checks fail, fewer than failureThreshold "
+                f"{threshold}: the kubelet forgives them, no restart"
+            )
+        return f"the next {fault.checks} liveness checks fail, at least {threshold}: {kill}"
+    if fault.path == "/hang" and fault.seconds is not None:
+        if fault.seconds < timeout:
+            return (
+                f"liveness answers take {_seconds(fault.seconds)}, under timeoutSeconds "
+                f"{timeout}: the probes still pass"
+            )
+        return (
+            f"liveness answers take {_seconds(fault.seconds)}, past timeoutSeconds {timeout}: "
+            f"each probe times out; {kill}, plus {_seconds(timeout)} a probe"
+        )
+    if fault.path == "/crash":
+        return "the process exits with code 1: a crash (reason Crash), restarted by the kubelet"
+    if fault.path == "/oom":
+        return "it allocates memory until its limit: the kernel kills it (reason OOMKilled)"
+    if fault.path == "/readyz/disable":
+        ready = expected.get("readiness")
+        if ready is None:
+            return "readiness fails, but this HealthDemo has no readiness probe: nothing happens"
+        return (
+            f"readiness fails: out of service {_seconds(ready['firstFailureToActSeconds'])} "
+            "after the first failed probe, never restarted (heal brings it back)"
+        )
+    return ""

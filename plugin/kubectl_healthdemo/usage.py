@@ -1,0 +1,99 @@
+"""The help texts, in the layout kubectl and krew plugins use (Usage, Commands, Flags, Examples).
+Plain strings: `--help` loads nothing else."""
+
+from __future__ import annotations
+
+FLAGS = """\
+Flags:
+  -n, --namespace NAME    the namespace (default: the kubeconfig context's, else "default")
+      --context NAME      the kubeconfig context to use
+      --kubeconfig PATH   the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+  -h, --help              help for kubectl healthdemo (also after a command)
+"""
+
+HOWS = """\
+Ways to break it (--how):
+  start-failing   liveness fails until the kubelet restarts the container (the default)
+  fail-next=N     the next N liveness checks fail: fewer than failureThreshold are forgiven
+  hang=S          every liveness check takes S seconds: past timeoutSeconds it is a failure
+  crash           the process exits with code 1 (reason Crash)
+  oom             it allocates memory until its memory limit kills it (reason OOMKilled)
+  readiness-off   readiness fails: out of service, never restarted (heal undoes it)
+"""
+
+MAIN = f"""\
+Break, heal and replay a HealthDemo: what the kubelet did about its probes, and when.
+
+Usage:
+  kubectl healthdemo COMMAND NAME [flags]
+
+Commands:
+  break NAME [--how HOW]  break its webapp, through the API server's Pod proxy
+  heal NAME               heal it: liveness ok again (ends fail-next and hang), readiness on
+  timeline NAME           its story: probe failures, kill, restart, ready again,
+                          with the measured seconds next to the probe math's
+  watch NAME              the same, live, until Ctrl-C
+
+{HOWS}
+{FLAGS}      --version           print the plugin's version
+
+Examples:
+  # The seed demo: make liveness fail, then watch the kubelet restart it
+  kubectl healthdemo break demo
+  kubectl healthdemo watch demo
+
+  # Two failures, fewer than failureThreshold 3: forgiven, no restart
+  kubectl healthdemo break demo --how fail-next=2
+
+  # What happened, in another namespace and cluster
+  kubectl healthdemo timeline demo -n team-a --context kind-kind
+
+Permissions (RBAC): get, list, watch healthdemos; list, watch events; break and heal also
+get pods and create pods/proxy (the ClusterRole healthdemo-user has exactly these).
+"""
+
+COMMANDS = {
+    "break": f"""\
+Break a HealthDemo's webapp on purpose, through the API server's Pod proxy (no port-forward):
+POST /api/v1/namespaces/NS/pods/POD:PORT/proxy/<switch>. Then says what the kubelet should do,
+by the HealthDemo's probe math.
+
+Usage:
+  kubectl healthdemo break NAME [--how HOW] [flags]
+
+{HOWS}
+{FLAGS}
+Needs: get healthdemos, get pods, create pods/proxy.
+""",
+    "heal": f"""\
+Heal a HealthDemo's webapp without a restart: POST /stop-failing (also ends fail-next and
+hang) and POST /readyz/enable, through the API server's Pod proxy.
+
+Usage:
+  kubectl healthdemo heal NAME [flags]
+
+{FLAGS}
+Needs: get healthdemos, get pods, create pods/proxy.
+""",
+    "timeline": f"""\
+A HealthDemo's story as a timeline: probe failures, the kill, the restart and ready again, with
+the measured seconds next to the expected ones (status.history and status.expected), told by
+the operator's status and Events and the kubelet's Events about the Pod.
+
+Usage:
+  kubectl healthdemo timeline NAME [flags]
+
+{FLAGS}
+Needs: get healthdemos, list events.
+""",
+    "watch": f"""\
+The timeline, live, until Ctrl-C: redrawn in place on a terminal, appended line by line into
+a pipe.
+
+Usage:
+  kubectl healthdemo watch NAME [flags]
+
+{FLAGS}
+Needs: get, watch healthdemos; list, watch events.
+""",
+}

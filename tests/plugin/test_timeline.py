@@ -1,0 +1,372 @@
+"""The timeline model: status + Events → rows (pure), and its drawing."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kubectl_healthdemo import render, timeline
+from rich.console import Console
+
+T0 = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def kubelet_event(
+    reason: str, message: str, first: float, last: float | None = None, count: int = 1
+) -> dict[str, Any]:
+    """A core/v1 Event as the 1.34 kubelet's recorder writes (and the API server aggregates)."""
+    return {
+        "metadata": {"name": f"demo-webapp.{reason}{first}", "uid": f"uid-{reason}-{first}"},
+        "involvedObject": {
+            "kind": "Pod",
+            "name": "demo-webapp",
+            "fieldPath": "spec.containers{webapp}",
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": "kubelet", "host": "node-1"},
+        "firstTimestamp": at(first),
+        "lastTimestamp": at(first if last is None else last),
+        "count": count,
+        "type": "Warning" if reason == "Unhealthy" else "Normal",
+    }
+
+
+def operator_event(reason: str, message: str, when: float) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"demo.{reason}", "uid": f"uid-op-{reason}"},
+        "involvedObject": {"kind": "HealthDemo", "name": "demo"},
+        "reason": reason,
+        "message": message,
+        "source": {"component": "healthdemo-operator"},
+        "firstTimestamp": at(when),
+        "lastTimestamp": at(when),
+        "count": 1,
+        "type": "Normal",
+    }
+
+
+LIVENESS_KILL = {
+    "time": at(14.3),
+    "reason": "LivenessProbe",
+    "exitCode": 0,
+    "probeFailures": 3,
+    "failingSince": at(10.2),
+    "measuredSeconds": 4.1,
+    "expectedSeconds": 4,
+    "recoverySeconds": 7.0,
+    "podName": "demo-webapp",
+    "restart": 1,
+    "evidence": "Journal",
+}
+EXPECTED = {
+    "liveness": {"firstFailureToActSeconds": 4, "breakToActMaxSeconds": 6, "hangAddsSeconds": 1},
+}
+
+
+def healthdemo(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "demo",
+            "namespace": "default",
+            "creationTimestamp": at(-5),
+            "generation": 1,
+        },
+        "spec": {"livenessProbe": {"periodSeconds": 2, "failureThreshold": 3, "timeoutSeconds": 1}},
+        "status": {
+            "podName": "demo-webapp",
+            "phase": "Running",
+            "restarts": 1,
+            "restartReasons": {"LivenessProbe": 1},
+            "probeFailures": 3,
+            "history": [LIVENESS_KILL],
+            "expected": EXPECTED,
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": at(17.4)},
+                {"type": "CountsComplete", "status": "True", "lastTransitionTime": at(0)},
+            ],
+            **status,
+        },
+    }
+
+
+SEED_EVENTS = [
+    kubelet_event("Pulled", 'Container image "flask-webapp:latest" already present', 0, 15, 2),
+    kubelet_event("Created", "Created container: webapp", 0, 15, 2),
+    kubelet_event("Started", "Started container webapp", 0, 15, 2),
+    kubelet_event(
+        "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500", 10, 14, 3
+    ),
+    kubelet_event("Killing", "Container webapp failed liveness probe, will be restarted", 14),
+    operator_event(
+        "Restarted",
+        "Container restarted (LivenessProbe): after 3 liveness probe failure(s); restarts now 1",
+        15,
+    ),
+]
+
+
+def test_an_aggregated_event_is_told_at_its_first_and_last_time() -> None:
+    unhealthy = SEED_EVENTS[3]
+    first, last = timeline.event_rows(unhealthy)
+    assert (first.at, first.kind, first.what) == (
+        T0 + timedelta(seconds=10),
+        "failure",
+        "liveness probe failed",
+    )
+    assert first.detail == "HTTP probe failed with statuscode: 500"
+    assert (last.at, last.what) == (T0 + timedelta(seconds=14), "liveness probe failed \u00d73")
+    assert last.detail.endswith("(3 in all)")
+    started, again = timeline.event_rows(SEED_EVENTS[2])
+    assert (started.what, again.what) == ("container started", "container started again")
+
+
+def test_events_k8s_io_style_times() -> None:
+    """The scheduler writes events.k8s.io Events: eventTime and series, no first/lastTimestamp."""
+    event = {
+        "metadata": {"uid": "u", "creationTimestamp": at(0)},
+        "involvedObject": {"kind": "Pod", "name": "demo-webapp"},
+        "reason": "Scheduled",
+        "message": "Successfully assigned default/demo-webapp to node-1",
+        "reportingComponent": "default-scheduler",
+        "eventTime": "2026-12-01T10:00:00.250000Z",
+        "firstTimestamp": None,
+        "lastTimestamp": None,
+        "series": {"count": 2, "lastObservedTime": "2026-12-01T10:00:03.500000Z"},
+    }
+    first, last, count = timeline.event_span(event)
+    assert (first, last, count) == (
+        T0 + timedelta(seconds=0.25),
+        T0 + timedelta(seconds=3.5),
+        2,
+    )
+    (row, _) = timeline.event_rows(event)
+    assert (row.kind, row.source) == ("scheduled", "scheduler")
+
+
+def test_quiet_and_unknown_events() -> None:
+    assert timeline.event_rows(SEED_EVENTS[0]) == []  # Pulled: every start has one
+    normal = kubelet_event("SomethingNew", "hello", 1)
+    assert timeline.event_rows(normal) == []
+    warning = {**normal, "type": "Warning"}
+    (row,) = timeline.event_rows(warning)
+    assert (row.kind, row.what) == ("warning", "SomethingNew")
+
+
+def test_a_liveness_restart_in_the_history_is_three_moments() -> None:
+    failure, kill, ready = timeline.history_rows(LIVENESS_KILL)
+    assert (failure.kind, failure.at) == ("failure", T0 + timedelta(seconds=10.2))
+    assert (kill.kind, kill.what, kill.measured, kill.expected) == (
+        "kill",
+        "killed: liveness probe",
+        4.1,
+        4,
+    )
+    assert kill.detail.endswith("→ restart 1")
+    assert (ready.kind, ready.at, ready.measured) == ("ready", T0 + timedelta(seconds=17.2), 7.0)
+
+
+def test_other_causes_and_lost_details() -> None:
+    crash = {"time": at(5), "reason": "Crash", "exitCode": 1, "restart": 2, "recoverySeconds": 1.5}
+    (kill, ready) = timeline.history_rows(crash)
+    assert (kill.what, kill.detail) == ("crashed", "exit code 1 → restart 2")
+    assert ready.at == T0 + timedelta(seconds=6.5)
+    assert ready.detail.startswith("1.5 s after the end")
+    unknown = {"time": None, "reason": "Unknown", "detail": "gone", "restart": 3}
+    assert timeline.history_rows(unknown) == []  # no time left to place it at
+
+
+def test_one_moment_from_two_witnesses_is_one_row() -> None:
+    """The kubelet's Killing Event and the history item of that kill: the Event's words and
+    time, the history's measured and expected seconds."""
+    story = timeline.build(healthdemo(), SEED_EVENTS)
+    kills = [r for r in story.rows if r.kind == "kill"]
+    assert len(kills) == 1
+    (kill,) = kills
+    assert (kill.measured, kill.expected) == (4.1, 4)
+    assert kill.source == "kubelet, status"
+    assert kill.detail == "Container webapp failed liveness probe, will be restarted"
+    assert kill.at == T0 + timedelta(seconds=14)
+    # The first failure: the webapp's journal and the kubelet's first Unhealthy Event.
+    failures = [r for r in story.rows if r.kind == "failure"]
+    assert [f.what for f in failures] == ["liveness failing", "liveness probe failed \u00d73"]
+    assert failures[0].source == "kubelet, status"
+    # Ready again (history) and the Ready condition (the operator saw it): one row.
+    (ready,) = [r for r in story.rows if r.kind == "ready"]
+    assert ready.measured == 7.0
+
+
+def test_the_seed_demo_story_in_order() -> None:
+    story = timeline.build(healthdemo(), SEED_EVENTS)
+    assert [(r.kind, r.what) for r in story.rows] == [
+        ("created", "HealthDemo created"),
+        ("started", "container started"),
+        ("failure", "liveness failing"),
+        ("failure", "liveness probe failed \u00d73"),
+        ("kill", "killed: liveness probe"),
+        ("restarted", "container started again"),
+        ("recorded", "restart recorded"),
+        ("ready", "ready again"),
+    ]
+    times = [r.at for r in story.rows]
+    assert times == sorted(times)
+
+
+def test_two_rows_of_one_witness_never_merge() -> None:
+    rows = timeline.event_rows(kubelet_event("Unhealthy", "Liveness probe failed: x", 1, 2, 2))
+    assert len(timeline.merge(rows)) == 2
+
+
+def test_forgiven_failures_and_readiness_spells() -> None:
+    story = timeline.build(
+        healthdemo(
+            history=[],
+            restarts=0,
+            lastForgiven={"failures": 2, "failureThreshold": 3, "from": at(1), "to": at(3)},
+            readiness={"outOfService": 1, "outOfServiceSeconds": 6.0, "notReadySince": at(8)},
+        ),
+        [
+            operator_event(
+                "LivenessFailuresForgiven",
+                "2 of 3 liveness probe failures, no restart: fewer than failureThreshold in a row",
+                4,
+            )
+        ],
+    )
+    (forgiven,) = [r for r in story.rows if r.kind == "forgiven"]
+    assert forgiven.source == "operator, status"
+    assert forgiven.detail.startswith("2 of 3 liveness probe failures")
+    (out,) = [r for r in story.rows if r.kind == "not-ready"]
+    assert (out.what, out.at) == ("out of service", T0 + timedelta(seconds=8))
+    assert story.summary.out_of_service == "out of service 1\u00d7 (6 s in all)"
+
+
+def test_summary_and_probe_math() -> None:
+    summary = timeline.build(healthdemo(), []).summary
+    assert (summary.pod, summary.phase, summary.ready, summary.exact) == (
+        "demo-webapp",
+        "Running",
+        True,
+        True,
+    )
+    assert summary.reasons == {"LivenessProbe": 1}
+    assert summary.math == (
+        "liveness: every 2 s, 3 failures in a row: killed 4 s after the first failure, at most "
+        "6 s after the break (a hang adds 1 s a probe)",
+    )
+    startup = timeline.probe_math(
+        {},
+        {"startup": {"budgetSeconds": 30, "appStartsInSeconds": 40, "fitsBudget": False,
+                     "judgedBy": "livenessProbe"}},
+    )  # fmt: skip
+    assert startup == (
+        "startup: no startup probe: the liveness probe judges the start; a budget of 30 s for "
+        "an app that starts in 40 s: does NOT fit: killed while starting",
+    )
+
+
+def test_a_new_healthdemo_without_status() -> None:
+    story = timeline.build({"metadata": {"name": "x", "namespace": "n"}}, [])
+    assert story.rows == ()
+    assert (story.summary.pod, story.summary.phase, story.summary.exact) == (None, None, None)
+    assert "nothing has happened yet" in draw(story)
+
+
+def draw(story: timeline.Timeline, width: int = 160) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(render.render(story))
+    return out.getvalue()
+
+
+def test_drawn_with_measured_next_to_expected() -> None:
+    text = draw(timeline.build(healthdemo(), SEED_EVENTS))
+    assert "HealthDemo default/demo" in text
+    assert "restarts 1 (LivenessProbe 1)" in text
+    assert "counts exact" in text
+    (kill_line,) = [line for line in text.splitlines() if "killed: liveness probe" in line]
+    assert "4.1 s" in kill_line
+    assert "4 s" in kill_line.split("4.1 s", 1)[1]
+    assert "kubelet, status" in kill_line
+    (ready_line,) = [line for line in text.splitlines() if "ready again" in line]
+    assert "7.0 s" in ready_line
+    assert "+2.2s" in ready_line  # after the Restarted Event at 15 s, ready at 17.2 s
+    assert "status, status" not in text
+
+
+def test_row_lines_for_a_pipe() -> None:
+    story = timeline.build(healthdemo(), SEED_EVENTS)
+    kill = next(r for r in story.rows if r.kind == "kill")
+    line = render.row_line(kill, story.rows[2]).plain
+    assert "killed: liveness probe" in line
+    assert "measured 4.1 s, expected 4 s" in line
+
+
+def test_deltas() -> None:
+    assert [render.delta(s) for s in (0.25, 12.4, 192, 7500)] == [
+        "+0.2s",
+        "+12s",
+        "+3m12s",
+        "+2h05m",
+    ]
+
+
+RECORDING = Path(__file__).with_name("data") / "seed-demo.json"
+
+
+def test_a_real_run_of_the_seed_demo() -> None:
+    """What docs/make_timeline.py recorded on the real node (deploy/demo-cr.yaml, then
+    `kubectl healthdemo break demo`): the HealthDemo and every Event about it and its Pod."""
+    recorded = json.loads(RECORDING.read_text())
+    item = recorded["healthdemo"]["status"]["history"][0]
+    story = timeline.build(recorded["healthdemo"], recorded["events"])
+    kinds: list[str] = [r.kind for r in story.rows]
+    assert kinds[0] == "created"
+    for earlier, later in (("scheduled", "failure"), ("failure", "kill"), ("kill", "ready")):
+        assert kinds.index(earlier) < kinds.index(later), kinds
+    (kill,) = [r for r in story.rows if r.kind == "kill"]
+    assert (kill.measured, kill.expected) == (item["measuredSeconds"], item["expectedSeconds"])
+    assert kill.source == "kubelet, status"
+    assert kill.detail == "Container webapp failed liveness probe, will be restarted"
+    ready = [r for r in story.rows if r.what == "ready again"]
+    assert [r.measured for r in ready] == [item["recoverySeconds"]]
+    assert "container started again" in [r.what for r in story.rows]
+    assert "restart recorded" in [r.what for r in story.rows]
+    assert not [r for r in story.rows if "ClusterDNS" in r.what]  # the sandbox's noise
+    assert story.summary.exact is True
+
+
+def test_a_narrow_terminal_puts_source_and_detail_under_what() -> None:
+    text = draw(timeline.build(healthdemo(), SEED_EVENTS), width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    kill = next(i for i, line in enumerate(lines) if "killed: liveness probe" in line)
+    assert "4.1 s" in lines[kill]
+    assert lines[kill + 1].strip().startswith("kubelet, status: Container webapp failed")
+
+
+def test_within_one_second_the_story_order_decides() -> None:
+    """Event times have whole seconds: a restart in the second of its kill comes after it, and
+    the scheduler's precise time does not put the start before the scheduling."""
+    events = [
+        kubelet_event("Started", "Started container webapp", 0, 14, 2),
+        kubelet_event("Killing", "Container webapp failed liveness probe, will be restarted", 14),
+        {
+            "metadata": {"uid": "s"},
+            "involvedObject": {"kind": "Pod", "name": "demo-webapp"},
+            "reason": "Scheduled",
+            "message": "Successfully assigned default/demo-webapp to node-1",
+            "reportingComponent": "default-scheduler",
+            "eventTime": "2026-12-01T10:00:00.900000Z",
+        },
+    ]
+    rows = timeline.build({"metadata": {"name": "demo", "namespace": "default"}}, events).rows
+    assert [r.kind for r in rows] == ["scheduled", "started", "kill", "restarted"]
+    text = draw(timeline.Timeline(timeline.summary_of({}), rows))
+    assert "+-" not in text  # no negative steps
