@@ -36,7 +36,6 @@ class LocalOperator(ChildProcess):
         self.metrics_port = free_port()
 
     def start(self, timeout: float = 60) -> None:
-        # MALLOC_ARENA_MAX as in Dockerfile.operator, so a local run costs what a Pod does.
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
