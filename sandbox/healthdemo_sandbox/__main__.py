@@ -10,12 +10,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from healthdemo_sandbox import binaries, images
 from healthdemo_sandbox.cluster import Sandbox
 from healthdemo_sandbox.controlplane.processes import ProcessFailed, stop_on_signals
 from healthdemo_sandbox.node.host import NodeUnavailable
 from healthdemo_sandbox.timings import describe
+
+# The operator's /metrics, through the API server's service proxy (deploy/service.yaml).
+METRICS = (
+    "/api/v1/namespaces/healthdemo-system/services/healthdemo-operator-metrics:9090/proxy/metrics"
+)
 
 
 def up() -> int:
@@ -47,10 +53,13 @@ def up() -> int:
         while ip is None and not stopped.wait(0.5):
             ip = sandbox.pod_ip("demo-webapp")
         if ip:
-            print(f"\n  the webapp:   http://{ip}:5000/")
-            print(
-                f"  break it:     curl http://{ip}:5000/start-failing   (or open it in a browser)"
-            )
+            print(f"\n  the webapp:   http://{ip}:5000/   (a browser gets a page to click)")
+            print(f"  break it:     curl http://{ip}:5000/start-failing")
+        plugin = Path(sys.executable).parent
+        print(f"\n  export PATH={plugin}:$PATH      # kubectl-healthdemo, our kubectl plugin")
+        print("  kubectl healthdemo break demo    # through the API server: no port-forward")
+        print("  kubectl healthdemo timeline demo # failures, kill, restart, ready again")
+        print(f"  kubectl get --raw {METRICS}   # the operator's metrics")
         print("\nCtrl-C stops everything.\n", flush=True)
         last = ""
         while not stopped.wait(1):
