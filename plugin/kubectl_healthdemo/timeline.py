@@ -330,7 +330,7 @@ def merge(rows: Iterable[Row]) -> list[Row]:
             candidate = ordered[other]
             if (
                 other not in absorbed
-                and abs(candidate.at - row.at) <= SLACK
+                and abs(candidate.at - row.at) <= _slack(row, candidate)
                 and candidate.kind == row.kind
                 and candidate.topic == row.topic
                 and candidate.origin != row.origin
@@ -348,6 +348,13 @@ def merge(rows: Iterable[Row]) -> list[Row]:
 RANK: dict[Origin, int] = {"history": 0, "event": 1, "condition": 2, "object": 3}
 
 
+def _slack(a: Row, b: Row) -> timedelta:
+    """How far apart two tellings of one moment may be: an Event's whole seconds and the lag of
+    its posting allow SLACK; two records of the operator's (a history item's exact time, a
+    condition's whole second) only the rounding."""
+    return SLACK if "event" in (a.origin, b.origin) else timedelta(seconds=1)
+
+
 def _combine(a: Row, b: Row) -> Row:
     """One row from two witnesses of one moment: the status's numbers, the Event's words and
     time (an Event's time is the kubelet's own; the operator's lags)."""
@@ -359,7 +366,7 @@ def _combine(a: Row, b: Row) -> Row:
             sources.append(row.source)
     return dataclasses.replace(
         best,
-        at=min(a.at, b.at),
+        at=event.at if event is not None else best.at,
         detail=(event.detail if event is not None and event.detail else best.detail)
         or other.detail,
         source=", ".join(s for s in sources if s),

@@ -203,6 +203,20 @@ def test_one_moment_from_two_witnesses_is_one_row() -> None:
     assert ready.measured == 7.0
 
 
+def test_a_ready_condition_from_before_the_restart_is_not_ready_again() -> None:
+    """The HealthDemo's Ready condition may still carry the first readiness (the operator never
+    saw the Pod unready): a moment of its own, not the restart's recovery — which stays where
+    its first failure and recovery seconds put it, after the restart."""
+    fast = {**LIVENESS_KILL, "time": at(11.3), "measuredSeconds": 1.1, "recoverySeconds": 2.0}
+    conditions = [{"type": "Ready", "status": "True", "lastTransitionTime": at(9.5)}]
+    story = timeline.build(healthdemo(history=[fast], conditions=conditions), SEED_EVENTS[:3])
+    ready = [(r.what, r.at) for r in story.rows if r.kind == "ready"]
+    assert ready == [("ready", T0 + timedelta(seconds=9.5)),
+                     ("ready again", T0 + timedelta(seconds=12.2))]  # fmt: skip
+    times = [r.at for r in story.rows]
+    assert times == sorted(times)
+
+
 def test_the_seed_demo_story_in_order() -> None:
     story = timeline.build(healthdemo(), SEED_EVENTS)
     assert [(r.kind, r.what) for r in story.rows] == [
