@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from healthdemo_operator import lifecycle, memory, podspec
-from healthdemo_operator.kube import ApiException, Kube
+from healthdemo_operator.kube import ApiException, Kube, one_line
 from healthdemo_operator.kubelet_counters import KubeletCounters
 from healthdemo_operator.ledger import Ledger
 from healthdemo_operator.lifecycle import Action, Outcome
@@ -202,7 +202,9 @@ class Controller:
                 delay = RETRY_DELAYS[min(tracked.failures, len(RETRY_DELAYS) - 1)]
                 tracked.failures += 1
                 tracked.stale = True
-                logger.warning("reconciling %s failed (%s); retrying in %s s", uid, exc, delay)
+                logger.warning(
+                    "reconciling %s failed (%s); retrying in %s s", uid, one_line(exc), delay
+                )
                 self.queue.done(uid)
                 self.queue.add(uid, delay)
                 continue
@@ -362,4 +364,4 @@ class Controller:
                     self.kube.post_event, body, notice.type, notice.reason, notice.message
                 )
             except ApiException as exc:  # an Event is a courtesy: the status already says it
-                logger.warning("could not post Event %s: %s", notice.reason, exc)
+                logger.warning("could not post Event %s: %s", notice.reason, one_line(exc))

@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from healthdemo_operator import __version__, names
 
-__all__ = ["ApiException", "Kube", "KubeletRefused"]
+__all__ = ["ApiException", "Kube", "KubeletRefused", "one_line"]
 
 MAX_MESSAGE = 1024  # events.k8s.io limit; core/v1 has none, but kubectl describe truncates
 JSON = "application/json"
@@ -40,6 +40,19 @@ class KubeletRefused(Exception):
     def __init__(self, status: int, body: str) -> None:
         super().__init__(f"{status}: {body[:200]}")
         self.status = status
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one log line: for an API error its code, reason and the server's message
+    (the client's own text spans lines: headers, then the body)."""
+    if not isinstance(exc, ApiException):
+        return str(exc).replace("\n", " ")
+    message = ""
+    try:
+        message = str(json.loads(exc.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        message = str(exc.body or "")
+    return f"{exc.status} {exc.reason}: {message}".replace("\n", " ").strip()
 
 
 def _now() -> str:
