@@ -19,6 +19,7 @@ from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.ports import free_port
 from healthdemo_sandbox.timings import describe
+from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["ROOT", "free_port"]  # for the tests that import them from here
@@ -110,6 +111,17 @@ def installed(controlplane: ControlPlane) -> ControlPlane:
     """The CRDs and deploy/ (namespace, ServiceAccount, RBAC, Deployment) applied with kubectl."""
     bringup.install(controlplane)
     return controlplane
+
+
+@pytest.fixture
+def core(installed: ControlPlane) -> client.CoreV1Api:
+    """The core API as the admin (the test's own view, not the operator's)."""
+    return client.CoreV1Api(installed.api_client())
+
+
+@pytest.fixture
+def custom(installed: ControlPlane) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(installed.api_client())
 
 
 @pytest.fixture

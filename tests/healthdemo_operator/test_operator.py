@@ -24,16 +24,6 @@ pytestmark = pytest.mark.controlplane
 GROUP, VERSION, PLURAL = "demo.example.com", "v1", "healthdemos"
 
 
-@pytest.fixture
-def core(installed: ControlPlane) -> client.CoreV1Api:
-    return client.CoreV1Api(installed.api_client())
-
-
-@pytest.fixture
-def custom(installed: ControlPlane) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(installed.api_client())
-
-
 def sample(namespace: str, name: str = "demo", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = yaml.safe_load((ROOT / "deploy" / "demo-cr.yaml").read_text())
     body["metadata"] = {"name": name, "namespace": namespace}

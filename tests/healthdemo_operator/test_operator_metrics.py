@@ -23,16 +23,6 @@ from .test_operator import start_demo, status
 pytestmark = pytest.mark.controlplane
 
 
-@pytest.fixture
-def core(installed: ControlPlane) -> client.CoreV1Api:
-    return client.CoreV1Api(installed.api_client())
-
-
-@pytest.fixture
-def custom(installed: ControlPlane) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(installed.api_client())
-
-
 def scrape(operator: LocalOperator) -> Scraped | None:
     """GET /metrics from the operator (None while it is not answering)."""
     try:
