@@ -214,7 +214,9 @@ class Controller:
             self.queue.done(uid)
             if not self.queue and self.stats.reconciles - self._trimmed_at >= memory.BURST:
                 self._trimmed_at = self.stats.reconciles
-                memory.give_back()  # a burst is over: its peak need not stay resident
+                # A burst is over: its peak need not stay resident — once Kopf's workers have
+                # let go of the last bodies they hold (they idle a little before they exit).
+                asyncio.get_running_loop().call_later(memory.AFTER_BURST_S, memory.give_back)
             # A reconcile that needed no request never suspended: let the watches and the
             # liveness endpoint run before the next one.
             await asyncio.sleep(0)
