@@ -107,8 +107,15 @@ class Webapp:
 
     # -- the story -----------------------------------------------------------------------------
 
+    def healthy_to_the_kubelet(self) -> None:
+        """The kubelet counts failures in a row, and not only answered ones: the first probe of a
+        new container can be refused while the app still binds its port. A successful answer in
+        this container resets that count, so a round starts from zero whatever the timing."""
+        eventually(lambda: self.kubelet_successes() > 0, timeout=30, what="a successful answer")
+
     def fail_below_the_threshold(self) -> None:
         """Two failed liveness answers, then a successful one: no restart."""
+        self.healthy_to_the_kubelet()
         before = int(self.journal()["livenessFailures"])
         restarts = self.restarts()
         assert self.call("/fail-next?count=2", method="POST") == (200, {"failNext": 2})
@@ -124,7 +131,9 @@ class Webapp:
         assert self.restarts() == restarts, "a round below the threshold restarted the container"
 
     def fail_until_restarted(self) -> None:
-        """/start-failing: the kubelet kills the container after the threshold, and restarts it."""
+        """/start-failing: the kubelet kills the container after the threshold (that many
+        answered failures), and restarts it."""
+        self.healthy_to_the_kubelet()
         restarts = self.restarts()
         eventually(
             lambda: (self.call("/start-failing", method="POST") or (0,))[0] == 200,

@@ -95,7 +95,7 @@ def test_sigkilled_operator_never_double_counts_nor_loses(
     expected = truth(app)
     restarts = RESTARTS + AWAY_RESTARTS
     assert expected["restarts"] == restarts
-    assert expected["webappFailures"] == 2 * ROUNDS + PROBE["failureThreshold"] * restarts
+    assert expected["webappFailures"] == 2 * ROUNDS + PROBE["failureThreshold"] * restarts, expected
     status = recorded_exactly(app, expected, restarts)
     assert status["probeFailures"] >= expected["webappFailures"]
     print(

@@ -84,7 +84,7 @@ def test_counts_stay_exact_far_past_the_event_budget(deployed: Cluster, namespac
     expected = truth(app)
     assert expected["restarts"] == RESTARTS
     # The webapp decides each answer when it arrives: exactly the failures it was told to give.
-    assert expected["webappFailures"] == 2 * ROUNDS + PROBE["failureThreshold"] * RESTARTS
+    assert expected["webappFailures"] == 2 * ROUNDS + PROBE["failureThreshold"] * RESTARTS, expected
     # The kubelet counts those, and any probe refused while a new container was starting.
     assert expected["kubeletFailures"] >= expected["webappFailures"]
     # Past the budget indeed: the Events tell far fewer than happened.
