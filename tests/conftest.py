@@ -67,6 +67,22 @@ class WebappClient:
     def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
         return http_json(self.url + path, method, timeout)
 
+    def healthy_to_the_kubelet(self) -> None:
+        """Wait for a successful liveness answer to the kubelet in this container. The kubelet
+        counts failures in a row, also a first probe that timed out while the app was still
+        starting; after a success it counts from zero, so a test's failures are all it counts."""
+        eventually(
+            lambda: self._kubelet_liveness_successes() > 0, what="a successful liveness answer"
+        )
+
+    def _kubelet_liveness_successes(self) -> float:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
+            scraped = Scraped.parse(response.read().decode())
+        found = scraped(
+            "webapp_probe_requests_total", probe="liveness", result="success", source="kubelet"
+        )
+        return found or 0.0
+
 
 @dataclass(frozen=True)
 class Scraped:

@@ -115,6 +115,7 @@ def test_fail_next_below_the_threshold_does_not_restart(deployed: Cluster, names
     demo = start_demo(
         deployed, namespace, "forgiven", livenessProbe={**FAST, "failureThreshold": 3}
     )
+    demo.healthy_to_the_kubelet()  # 2 failures in a row, not 3 with a slow start's timeout
     assert demo.call("/fail-next?count=2", method="POST")[1] == {"failNext": 2}
     demo.until(lambda s: s.get("probeFailures") == 2, "2 probe failures recorded")
     time.sleep(4)  # several more probe periods: a restart would have happened by now
