@@ -75,13 +75,9 @@ class WebappClient:
             lambda: self._kubelet_liveness_successes() > 0, what="a successful liveness answer"
         )
 
-    def _kubelet_liveness_successes(self) -> float:
+    def _kubelet_liveness_successes(self) -> int:
         with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
-            scraped = Scraped.parse(response.read().decode())
-        found = scraped(
-            "webapp_probe_requests_total", probe="liveness", result="success", source="kubelet"
-        )
-        return found or 0.0
+            return kubelet_liveness_successes(response.read().decode())
 
 
 @dataclass(frozen=True)
@@ -110,6 +106,14 @@ class Scraped:
     def series(self, name: str) -> list[dict[str, str]]:
         """The label sets of every sample named `name`."""
         return [dict(labels) for found, labels in self.samples if found == name]
+
+
+def kubelet_liveness_successes(metrics_text: str) -> int:
+    """Successful liveness answers to the kubelet, from a webapp container's own /metrics."""
+    found = Scraped.parse(metrics_text)(
+        "webapp_probe_requests_total", probe="liveness", result="success", source="kubelet"
+    )
+    return int(found or 0)
 
 
 def eventually(

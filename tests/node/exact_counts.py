@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from ..conftest import eventually, http_json
+from ..conftest import eventually, http_json, kubelet_liveness_successes
 from .conftest import Cluster
 
 # Below the threshold: each round fails twice, then succeeds; at it: a liveness restart.
@@ -21,11 +21,6 @@ EVENT_BURST = 25  # the kubelet's spam filter: Events per Pod and type before it
 
 _SERIES = re.compile(r"^prober_probe_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.MULTILINE)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-_KUBELET_OK = re.compile(
-    r'^webapp_probe_requests_total\{(?=[^}]*probe="liveness")(?=[^}]*result="success")'
-    r'(?=[^}]*source="kubelet")[^}]*\} (\S+)$',
-    re.MULTILINE,
-)
 
 
 def kubelet_probe_totals(cluster: Cluster, pod_uid: str) -> dict[tuple[str, str], int]:
@@ -95,7 +90,7 @@ class Webapp:
     def kubelet_successes(self) -> int:
         """Successful liveness answers to the kubelet in this container (the webapp's /metrics)."""
         text = eventually(self._metrics_text, timeout=60, what=f"{self.name}'s /metrics")
-        return sum(int(float(v)) for v in _KUBELET_OK.findall(text))
+        return kubelet_liveness_successes(text)
 
     def _metrics_text(self) -> str | None:
         try:
@@ -109,8 +104,9 @@ class Webapp:
 
     def healthy_to_the_kubelet(self) -> None:
         """The kubelet counts failures in a row, and not only answered ones: the first probe of a
-        new container can be refused while the app still binds its port. A successful answer in
-        this container resets that count, so a round starts from zero whatever the timing."""
+        new container can fail (refused, or timed out) while the app is still starting. A
+        successful answer in this container resets that count, so a round starts from zero
+        whatever the timing."""
         eventually(lambda: self.kubelet_successes() > 0, timeout=30, what="a successful answer")
 
     def fail_below_the_threshold(self) -> None:
