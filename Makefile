@@ -3,6 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The Kubernetes release the sandbox and the tests run (sandbox/healthdemo_sandbox/releases.py);
+# empty means the newest supported: `make sandbox KUBE_VERSION=v1.35.4`, likewise `make test`.
+KUBE_VERSION ?=
+export KUBE_VERSION
+# `make test` then runs the real-node tests and the RBAC audit once more on the oldest supported
+# release, so that every run proves both ends; `make test ALSO_OLDEST=` leaves that out.
+ALSO_OLDEST ?= 1
+NODE_TESTS := tests/node tests/reliability/test_rbac_audit.py
+RELEASES := $(BIN)/python -m healthdemo_sandbox.releases
 
 .PHONY: sandbox test lint webapp kube-binaries images clean
 
@@ -18,12 +27,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The real Kubernetes binaries the tests run against: built once with Go into
-# ~/.cache/healthdemo (cold: see sandbox/kubebin/README.md), reused afterwards. Without Go (and
-# without envtest assets) the tests that need them skip with the reason.
+# The real Kubernetes binaries of the selected release, and the node's runtime (containerd 2,
+# runc): built once with Go into ~/.cache/healthdemo (cold: see sandbox/kubebin/README.md and
+# sandbox/runtime/README.md), reused afterwards. Without Go (and without envtest assets) the tests
+# that need them skip with the reason; without libseccomp-dev (sandbox/setup-host.sh) the node's.
 kube-binaries: $(STAMP)
+	@$(RELEASES) check "$(KUBE_VERSION)" >/dev/null
 	@if command -v go >/dev/null; then $(BIN)/python -m healthdemo_sandbox.controlplane build; \
 	else echo "kube-binaries: Go not found; control-plane tests will skip unless KUBEBUILDER_ASSETS is set"; fi
+	@if command -v go >/dev/null && pkg-config --exists libseccomp 2>/dev/null; then \
+	  $(BIN)/python -m healthdemo_sandbox.node build; \
+	else echo "kube-binaries: no Go or no libseccomp-dev (sandbox/setup-host.sh): no node runtime, node tests will skip"; fi
 
 # Our images (webapp, operator, pause) built by podman on a local Debian base; needs root and
 # sandbox/setup-host.sh. The tests build them on demand too.
@@ -32,6 +46,12 @@ images: $(STAMP)
 
 test: lint kube-binaries
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@oldest=$$($(RELEASES) oldest); \
+	if [ -n "$(ALSO_OLDEST)" ] && [ "$$($(RELEASES) check "$(KUBE_VERSION)")" != "$$oldest" ]; then \
+	  echo "== the real-node tests and the RBAC audit on the oldest supported release, Kubernetes $$oldest"; \
+	  $(MAKE) --no-print-directory kube-binaries KUBE_VERSION=$$oldest && \
+	  KUBE_VERSION=$$oldest $(BIN)/pytest $(NODE_TESTS); \
+	fi
 
 # The whole demo on this machine (root): control plane, a real node, the operator, the sample.
 sandbox: kube-binaries

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the tests' real parts need: podman (to build our images without
-# a Docker engine or a registry), debootstrap (the python:3.11-slim base image), containerd + CNI
-# plugins + iptables (the container runtime the kubelet talks to), gcc (our static pause binary),
-# chromium + chromium-driver (the webapp's page, tested in a real headless browser).
+# a Docker engine or a registry), debootstrap (the python:3.11-slim base image), CNI plugins +
+# iptables (the node's Pod network), libseccomp-dev + pkg-config (to build runc; the node's
+# containerd 2 and runc are built from their Go modules, not Debian's), gcc (our static pause
+# binary, and runc's cgo), chromium + chromium-driver (the webapp's page, in a headless browser).
 # Idempotent: installs only what is missing; run as root (CI does, on a fresh machine).
 set -euo pipefail
 
@@ -18,15 +19,16 @@ fi
 packages=(
   podman                      # builds and runs our images (podman 4.3)
   conmon                      # podman's container monitor
-  runc                        # the OCI runtime (crun fails here: cgroups in hybrid mode)
-  containernetworking-plugins # CNI plugins in /usr/lib/cni, for podman and containerd
+  runc                        # podman's OCI runtime (crun fails here: cgroups in hybrid mode)
+  containernetworking-plugins # CNI plugins in /usr/lib/cni, for podman and the node's containerd
   iptables                    # CNI bridge/portmap rules
-  containerd                  # the kubelet's container runtime (1.6 with the CRI plugin)
+  libseccomp-dev              # runc's seccomp support (RuntimeDefault profiles), built with cgo
+  pkg-config                  # how runc's build finds libseccomp
   debootstrap                 # the Debian base image for `FROM python:3.11-slim`
   debian-archive-keyring      # lets debootstrap verify the mirror's signatures
   gpgv
   ca-certificates
-  gcc                         # the static pause binary
+  gcc                         # the static pause binary; runc's cgo
   libc6-dev
   chromium                    # the webapp's page in a real browser (headless, in the tests)
   chromium-driver             # chromedriver: the tests drive Chromium over W3C WebDriver

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, TypeVar
 
 import pytest
-from healthdemo_sandbox import binaries, bringup, waiting
+from healthdemo_sandbox import binaries, bringup, releases, waiting
 from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
+from healthdemo_sandbox.node import cgroups, runtime
 from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.ports import free_port
 from healthdemo_sandbox.timings import describe
@@ -27,6 +28,24 @@ __all__ = ["ROOT", "free_port"]  # for the tests that import them from here
 REQUIRE_CONTROLPLANE = "HEALTHDEMO_REQUIRE_CONTROLPLANE"
 REQUIRE_NODE = "HEALTHDEMO_REQUIRE_NODE"
 T = TypeVar("T")
+
+
+def pytest_configure() -> None:
+    """An unknown KUBE_VERSION stops the run at once, with one line naming the supported ones."""
+    try:
+        releases.selected()
+    except releases.UnsupportedRelease as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header() -> str:
+    """Which release and runtime this run proves, at the top of every run's output (CI's too)."""
+    chosen = os.environ.get(releases.ENV) or "unset: the newest supported"
+    return (
+        f"Kubernetes {releases.selected().version} ({releases.ENV}: {chosen}); node runtime "
+        f"containerd {runtime.CONTAINERD_VERSION}, runc {runtime.RUNC_VERSION}; "
+        f"{cgroups.describe()}"
+    )
 
 
 def unavailable(reason: str, require_var: str) -> NoReturn:

@@ -12,9 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from healthdemo_sandbox import binaries, images
+from healthdemo_sandbox import binaries, images, releases
 from healthdemo_sandbox.cluster import Sandbox
 from healthdemo_sandbox.controlplane.processes import ProcessFailed, stop_on_signals
+from healthdemo_sandbox.node import cgroups, runtime
 from healthdemo_sandbox.node.host import NodeUnavailable
 from healthdemo_sandbox.timings import describe
 
@@ -32,9 +33,18 @@ def up() -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        release = releases.selected()
+    except releases.UnsupportedRelease as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
     stopped = stop_on_signals()
     sandbox = Sandbox()
-    print("starting the sandbox (the first run builds the Kubernetes binaries and images)...")
+    print(
+        f"starting the sandbox: Kubernetes {release.version}, containerd "
+        f"{runtime.CONTAINERD_VERSION}, runc {runtime.RUNC_VERSION}, {cgroups.describe()} "
+        "(the first run builds the binaries and images)..."
+    )
     try:
         sandbox.start()
     except (binaries.MissingBinaries, NodeUnavailable, images.HostNotReady) as exc:
@@ -47,7 +57,7 @@ def up() -> int:
         plane = sandbox.running_plane
         print(f"\nHealthDemo sandbox is up ({describe(sandbox.timings)}).\n")
         print(f"  export KUBECONFIG={plane.kubeconfig('admin')}")
-        print(f"  kubectl: {plane.binaries['kubectl']} (or any kubectl 1.33-1.35)")
+        print(f"  kubectl: {plane.binaries['kubectl']} (or any kubectl {release.kubectl_skew})")
         print("  kubectl get healthdemos          # the table below, live")
         ip = None
         while ip is None and not stopped.wait(0.5):

@@ -23,7 +23,7 @@ from healthdemo_sandbox import binaries, images
 from healthdemo_sandbox.controlplane import users
 from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
-from healthdemo_sandbox.node import archives, host
+from healthdemo_sandbox.node import archives, host, runtime
 from healthdemo_sandbox.node.node import CONTROLLERS, Node
 from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.timings import timed
@@ -32,11 +32,13 @@ OPERATOR_DEPLOYMENT = "deployment/healthdemo-operator"
 
 
 def find_binaries(*, node: bool = False, allow_build: bool = True) -> dict[str, Path]:
-    """The control plane's binaries, or with `node` all of them after the host check (root,
-    containerd, runc, CNI); raises MissingBinaries or NodeUnavailable with what is missing."""
+    """The control plane's binaries, or with `node` all of them and the runtime's (containerd,
+    runc) after the host check (root, CNI, iptables); raises MissingBinaries or NodeUnavailable
+    with what is missing."""
     if not node:
         return binaries.ensure(binaries.CONTROL_PLANE, allow_build=allow_build)
-    return host.require(binaries.ensure(binaries.ALL, allow_build=allow_build))
+    kube = binaries.ensure(binaries.ALL, allow_build=allow_build)
+    return host.require({**runtime.ensure(allow_build=allow_build), **kube})
 
 
 def node_images(timings: dict[str, float] | None = None) -> tuple[list[images.Step], Path]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# build.sh OUTDIR — build the kubebin multi-call binary (kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, etcd)
-# from the published Go modules pinned in go.mod/go.sum, and install it as
-# OUTDIR/kubebin plus one symlink per component.
+# build.sh VERSION OUTDIR — build the kubebin multi-call binary (kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, etcd) of
+# Kubernetes VERSION from the published Go modules pinned in releases/VERSION.mod and
+# .sum (written by pin.sh), and install it as OUTDIR/kubebin plus one symlink per component.
 #
 # Idempotent, works from any cwd. OUTDIR/.built-<version> is written only after
 # the binary and all symlinks are in place and answer --version correctly; it
@@ -22,14 +22,19 @@
 # the build needs no C toolchain.
 set -euo pipefail
 
-usage() { echo "usage: $0 OUTDIR" >&2; exit 2; }
-[[ $# -eq 1 && -n "$1" ]] || usage
+usage() { echo "usage: $0 VERSION OUTDIR (VERSION: one of releases/*.mod, e.g. v1.37.2)" >&2; exit 2; }
+[[ $# -eq 2 && -n "$1" && -n "$2" ]] || usage
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mkdir -p "$1"
-OUTDIR="$(cd "$1" && pwd)"
+KUBE_VERSION="$1"
+MODFILE="releases/$KUBE_VERSION.mod"
+if [[ ! -f "$HERE/$MODFILE" ]]; then
+  echo "build.sh: no build list for $KUBE_VERSION; pinned: $(cd "$HERE/releases" && ls *.mod | sed 's/\.mod$//' | xargs)" >&2
+  exit 2
+fi
+mkdir -p "$2"
+OUTDIR="$(cd "$2" && pwd)"
 
-KUBE_VERSION=v1.34.4        # must match k8s.io/kubernetes in go.mod (checked below)
 BIN_NAME=kubebin            # must match multiCallName in main.go
 COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd)
 STAMP="$OUTDIR/.built-$KUBE_VERSION"
@@ -42,7 +47,7 @@ cd "$HERE"
 # the Go toolchain and the cgo setting.
 inputs_hash() {
   {
-    cat go.mod go.sum ./*.go "${BASH_SOURCE[0]}"
+    cat "$MODFILE" "${MODFILE%.mod}.sum" ./*.go "${BASH_SOURCE[0]}"
     go version
     echo "CGO_ENABLED=$CGO_ENABLED"
   } | sha256sum | cut -d' ' -f1
@@ -64,10 +69,12 @@ fi
 rm -f "$STAMP"
 
 # Versions come from the module graph, not from git (there is none).
+# -mod=readonly: the pinned list is used as it is, never updated by a build.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modfile=$MODFILE -mod=readonly"
 mod_field() { go list -m -f "$2" "$1"; }
 K8S_MOD_VERSION="$(mod_field k8s.io/kubernetes '{{.Version}}')"
 if [[ "$K8S_MOD_VERSION" != "$KUBE_VERSION" ]]; then
-  echo "build.sh: go.mod pins k8s.io/kubernetes $K8S_MOD_VERSION, script expects $KUBE_VERSION" >&2
+  echo "build.sh: $MODFILE pins k8s.io/kubernetes $K8S_MOD_VERSION, not $KUBE_VERSION" >&2
   exit 1
 fi
 ETCD_VERSION="$(mod_field go.etcd.io/etcd/server/v3 '{{.Version}}')"

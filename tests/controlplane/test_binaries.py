@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from healthdemo_sandbox import binaries
+from healthdemo_sandbox import binaries, releases
 
 
 def executable(path: Path) -> Path:
@@ -31,7 +31,7 @@ def test_env_var_names_match_envtest() -> None:
 
 def test_lookup_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cached = executable(binaries.cache_dir() / "etcd")
-    (binaries.cache_dir() / f".built-{binaries.KUBE_VERSION}").write_text("")
+    binaries.built().write_text("")
     assert binaries.find("etcd") == cached
     assets = executable(tmp_path / "assets" / "etcd")
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets.parent))
@@ -50,7 +50,10 @@ def test_missing_without_build_names_what_and_how(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(binaries.MissingBinaries) as raised:
         binaries.ensure(["etcd", "kube-apiserver"], allow_build=False)
     message = str(raised.value)
-    assert "missing Kubernetes binaries: etcd, kube-apiserver" in message
+    assert (
+        f"missing Kubernetes {releases.selected().version} binaries: etcd, kube-apiserver"
+        in message
+    )
     assert "TEST_ASSET_ETCD" in message
     assert "make kube-binaries" in message
 

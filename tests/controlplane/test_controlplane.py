@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from healthdemo_sandbox.binaries import KUBE_VERSION
+from healthdemo_sandbox import releases
 from healthdemo_sandbox.controlplane import ControlPlane, ProcessFailed
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -31,9 +31,9 @@ def eventually(check: Callable[[], bool], timeout: float = 30, what: str = "cond
 
 def test_kubectl_and_server_report_the_pinned_version(controlplane: ControlPlane) -> None:
     versions = json.loads(controlplane.kubectl("version", "-o", "json").stdout)
-    assert versions["clientVersion"]["gitVersion"] == KUBE_VERSION
-    assert versions["serverVersion"]["gitVersion"] == KUBE_VERSION
-    assert controlplane.get_json("/version")["gitVersion"] == KUBE_VERSION
+    assert versions["clientVersion"]["gitVersion"] == releases.selected().version
+    assert versions["serverVersion"]["gitVersion"] == releases.selected().version
+    assert controlplane.get_json("/version")["gitVersion"] == releases.selected().version
 
 
 def test_namespace_lifecycle_with_kubectl(controlplane: ControlPlane) -> None:

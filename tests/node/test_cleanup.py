@@ -140,12 +140,13 @@ def test_state_dir_keeps_logs_and_images_only(tmp_path: Path) -> None:
 def test_guard_names_what_is_missing_and_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # no containerd, runc, iptables, ip...
+    monkeypatch.setenv("PATH", str(tmp_path))  # no iptables, ip...
+    monkeypatch.setenv("HEALTHDEMO_CACHE", str(tmp_path / "cache"))  # no runtime built
     with pytest.raises(node.NodeUnavailable) as raised:
         node.require({})
     message = str(raised.value)
-    assert "containerd" in message and "runc" in message
-    assert "sandbox/setup-host.sh" in message
+    assert "iptables" in message and "sandbox/setup-host.sh" in message
+    assert "containerd" in message and "runc" in message  # ours, built like the kubelet
     assert "kubelet" in message and "make kube-binaries" in message
 
 

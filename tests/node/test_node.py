@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 import pytest
-from healthdemo_sandbox.binaries import KUBE_VERSION
-from healthdemo_sandbox.node import Leftovers, network
+from healthdemo_sandbox import releases
+from healthdemo_sandbox.node import Leftovers, network, runtime
 
 from ..conftest import eventually, http_json
 from .conftest import Cluster, seed_pod
@@ -54,8 +54,8 @@ def test_node_is_ready_and_registered_by_its_own_kubelet(cluster: Cluster) -> No
     assert ready and ready[0]["status"] == "True", ready
     assert ready[0]["reason"] == "KubeletReady"
     info = obj["status"]["nodeInfo"]
-    assert info["kubeletVersion"] == KUBE_VERSION
-    assert info["containerRuntimeVersion"].startswith("containerd://1.")
+    assert info["kubeletVersion"] == releases.selected().version
+    assert info["containerRuntimeVersion"] == "containerd://" + runtime.CONTAINERD_VERSION[1:]
     addresses = {a["type"]: a["address"] for a in obj["status"]["addresses"]}
     assert addresses["InternalIP"] == worker.node_ip
     assert not ipaddress.ip_address(worker.node_ip).is_loopback
@@ -214,7 +214,7 @@ def test_pod_reaches_the_api_server_through_the_kubernetes_service(
     assert phase == "Succeeded", logs
     answer = json.loads(logs.strip().splitlines()[-1])
     assert answer["url"] == "https://10.0.0.1:443"
-    assert answer["gitVersion"] == KUBE_VERSION
+    assert answer["gitVersion"] == releases.selected().version
     assert answer["user"] == f"system:serviceaccount:{namespace}:default"
     # The Service's only endpoint is the API server on the host's address; kube-proxy's DNAT is
     # what connects the two.

@@ -19,16 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from healthdemo_sandbox import binaries as kube_binaries
+from healthdemo_sandbox.node import runtime
 
 SETUP_HINT = "run `sandbox/setup-host.sh` as root (Debian 12)"
 BINARIES_HINT = "build them with `make kube-binaries`"
-# Host tools a node runs: the runtime, its shim and OCI runtime, ctr for images, iptables (CNI
-# and kube-proxy), ip (the bridge).
+# Host tools a node runs: iptables (CNI and kube-proxy), ip (the bridge). The runtime (containerd,
+# its shim, ctr, runc) is ours, built like the Kubernetes binaries (`runtime.py`).
 TOOLS = (
-    "containerd",
-    "containerd-shim-runc-v2",
-    "ctr",
-    "runc",
     "iptables",
     "iptables-save",
     "iptables-restore",
@@ -36,7 +33,7 @@ TOOLS = (
 )
 CNI_BIN_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
-NODE_BINARIES = ("kubelet", "kube-scheduler", "kube-proxy", "kubectl")
+NODE_BINARIES = ("kubelet", "kube-scheduler", "kube-proxy", "kubectl", *runtime.BINARIES)
 LOCK_NAME = b"\0healthdemo-node.lock"
 
 
@@ -62,7 +59,7 @@ def check(binaries: Mapping[str, Path]) -> None:
         problems.append(f"missing {', '.join(missing)}; {SETUP_HINT}")
     absent = [name for name in NODE_BINARIES if name not in binaries]
     if absent:
-        problems.append(f"missing Kubernetes binaries {', '.join(absent)}; {BINARIES_HINT}")
+        problems.append(f"missing node binaries {', '.join(absent)}; {BINARIES_HINT}")
     if not Path("/proc/sys/net/bridge/bridge-nf-call-iptables").exists():
         problems.append(
             "the kernel has no br_netfilter (/proc/sys/net/bridge is missing): "
@@ -73,11 +70,12 @@ def check(binaries: Mapping[str, Path]) -> None:
 
 
 def require(paths: Mapping[str, Path] | None = None) -> dict[str, Path]:
-    """The node's binaries (found, unless given), after checking the host; NodeUnavailable
-    says what is missing, so callers can skip with one reason."""
+    """The node's binaries (found, unless given) with the runtime's, after checking the host;
+    NodeUnavailable says what is missing, so callers can skip with one reason."""
     if paths is None:
         found = {name: kube_binaries.find(name) for name in NODE_BINARIES}
         paths = {name: path for name, path in found.items() if path is not None}
+    paths = {**runtime.find(), **paths}
     check(paths)
     return dict(paths)
 

@@ -1,18 +1,21 @@
 """The kubelet: its KubeletConfiguration, its cgroup root, its process.
 
 Settings chosen for a root VM without systemd, with hybrid cgroups v1/v2 and no registry:
-- `cgroupDriver: cgroupfs` (no systemd; containerd 1.6 cannot tell the kubelet its driver),
-  `failCgroupV1: false` (hybrid v1/v2 here), `failSwapOn: false`;
+- no `cgroupDriver`: containerd 2 tells the kubelet its driver over the CRI (cgroupfs: runc runs
+  with `SystemdCgroup = false`, there is no systemd here); the kubelet's own setting is only a
+  fallback for runtimes that cannot (containerd 1.x), which Kubernetes 1.38 removes;
+- `failCgroupV1: false` (hybrid v1/v2 here; 1.35+ refuse cgroup v1 otherwise), `failSwapOn: false`;
 - `cgroupRoot: /healthdemo`: all Pod cgroups below one name of ours, so clean-up removes exactly
   those (it must exist before the kubelet starts);
 - `protectKernelDefaults: false`: the kubelet then sets kernel.panic=10, kernel.panic_on_oops=1,
   vm.overcommit_memory=1 (and vm.panic_on_oom=0, root key quotas) at start; the footprint records
   the previous values and the node puts them back when it stops;
-- `podLogsDir` and `--root-dir` under the state dir (the kubelet bind-mounts its root dir onto
-  itself; clean-up unmounts it);
-- image GC off in practice (`imageGCHighThresholdPercent: 100`): containerd 1.6 does not pin the
-  pause image, and nothing can be pulled again here; eviction thresholds low (1 % disk, 100 MiB
-  memory) so a fairly full disk does not evict the tests' Pods;
+- `podLogsDir`, `volumePluginDir` and `--root-dir` under the state dir (the kubelet bind-mounts
+  its root dir onto itself; clean-up unmounts it; by default it creates the FlexVolume directory
+  /usr/libexec/kubernetes/kubelet-plugins/volume/exec on the host);
+- image GC off in practice (`imageGCHighThresholdPercent: 100`): our images are imported, and
+  nothing can be pulled again here (containerd 2 pins the pause image itself); eviction
+  thresholds low (1 % disk, 100 MiB memory) so a fairly full disk does not evict the tests' Pods;
 - authentication: x509 client certificates from the cluster CA (the API server's kubelet client
   is in system:masters) and webhook (TokenReview); authorization: webhook
   (SubjectAccessReview). No anonymous access, no read-only port;
@@ -30,6 +33,7 @@ import yaml
 
 from healthdemo_sandbox.controlplane.processes import ManagedProcess
 from healthdemo_sandbox.node.cleanup import cgroup_roots
+from healthdemo_sandbox.releases import Release
 
 CGROUP_ROOT = "healthdemo"
 EVICTION_HARD = {
@@ -51,6 +55,7 @@ class KubeletFiles:
     kubeconfig: Path
     root_dir: Path
     pod_logs_dir: Path
+    volume_plugin_dir: Path
 
 
 def configuration(
@@ -60,16 +65,16 @@ def configuration(
     port: int,
     healthz_port: int,
     *,
+    release: Release,
     max_restart_backoff: float | None = None,
 ) -> dict[str, Any]:
-    """The kubelet's settings; `max_restart_backoff` caps CrashLoopBackOff (default 300 s), for
-    tests that need many restarts of one container in minutes (alpha gate, 1 s to 300 s)."""
-    capped: dict[str, Any] = {}
+    """The kubelet's settings for `release`; `max_restart_backoff` caps CrashLoopBackOff
+    (default 300 s; 1 s to 300 s), for tests that need many restarts of one container in minutes."""
+    extra: dict[str, Any] = {}
+    if release.kubelet_gates:
+        extra["featureGates"] = dict(release.kubelet_gates)
     if max_restart_backoff is not None:
-        capped = {
-            "featureGates": {"KubeletCrashLoopBackOffMax": True},
-            "crashLoopBackOff": {"maxContainerRestartPeriod": f"{max_restart_backoff:g}s"},
-        }
+        extra["crashLoopBackOff"] = {"maxContainerRestartPeriod": f"{max_restart_backoff:g}s"}
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -87,20 +92,20 @@ def configuration(
         "tlsCertFile": str(files.serving_cert),
         "tlsPrivateKeyFile": str(files.serving_key),
         "containerRuntimeEndpoint": runtime_endpoint,
-        "cgroupDriver": "cgroupfs",
         "cgroupRoot": f"/{CGROUP_ROOT}",
         "failSwapOn": False,
         "failCgroupV1": False,
         "protectKernelDefaults": False,
         "oomScoreAdj": 0,
         "podLogsDir": str(files.pod_logs_dir),
+        "volumePluginDir": str(files.volume_plugin_dir),
         "resolvConf": "/etc/resolv.conf",
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "evictionHard": EVICTION_HARD,
         "serializeImagePulls": False,
         "registerNode": True,
-        **capped,
+        **extra,
     }
 
 

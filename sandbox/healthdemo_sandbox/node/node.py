@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox import probes, tls, waiting
+from healthdemo_sandbox import probes, releases, tls, waiting
 from healthdemo_sandbox.controlplane.controllermanager import DEFAULT_CONTROLLERS
 from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.controlplane.processes import ManagedProcess
@@ -56,14 +56,14 @@ from healthdemo_sandbox.node import (
 from healthdemo_sandbox.node.containerd import Containerd
 from healthdemo_sandbox.node.host import HostLock, require
 from healthdemo_sandbox.ports import free_port
+from healthdemo_sandbox.releases import Release
 from healthdemo_sandbox.timings import describe, timed
 
 NODE_LIFECYCLE = "node-lifecycle-controller"
-# Pods with addresses make Services' Endpoints worth keeping: the API server's service proxy
-# (`kubectl get --raw /api/v1/namespaces/<ns>/services/<name>:<port>/proxy/...`, how the tests
-# read the operator's metrics) reads Endpoints in 1.34, EndpointSlices only from 1.35.
-ENDPOINTS = "endpoints-controller"
-CONTROLLERS = (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE, ENDPOINTS)
+# No endpoints-controller: the API server's service proxy (`kubectl get --raw
+# /api/v1/namespaces/<ns>/services/<name>:<port>/proxy/...`, how the tests read the operator's
+# metrics) reads EndpointSlices from 1.35 on, no longer the legacy Endpoints.
+CONTROLLERS = (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE)
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class Node(Lifecycle):
         keep_images: bool = True,
         lock_timeout: float = 0,
         max_restart_backoff: float | None = None,
+        release: Release | None = None,
     ) -> None:
         if any(map(_is_loopback, (controlplane.advertise_address, controlplane.bind_address))):
             raise ValueError(
@@ -102,6 +103,7 @@ class Node(Lifecycle):
             )
         self.controlplane = controlplane
         self.binaries = require(binaries)
+        self.release = release or releases.selected()
         self.state_dir = (state_dir or statedir.default_state_dir()).absolute()
         self.node_ip = node_ip or controlplane.advertise_address
         self.name = name or self.node_ip
@@ -112,7 +114,10 @@ class Node(Lifecycle):
         self.scope = statedir.scope_for(self.state_dir)
         self.logs = self.state_dir / "logs"
         self.containerd = Containerd(
-            self.state_dir / "containerd", self.state_dir / "cni" / "net.d", self.logs
+            self.state_dir / "containerd",
+            self.state_dir / "cni" / "net.d",
+            self.logs,
+            self.binaries,
         )
         self.identities: dict[str, identity.Identity] = {}
         self.processes: list[ManagedProcess] = []
@@ -275,6 +280,7 @@ class Node(Lifecycle):
             kubeconfig=self.identities["kubelet"].kubeconfig,
             root_dir=self.state_dir / "kubelet" / "root",
             pod_logs_dir=self.state_dir / "pod-logs",
+            volume_plugin_dir=self.state_dir / "kubelet" / "volume-plugins",
         )
         self.kubelet_port = free_port(self.node_ip)
         config = kubelet.configuration(
@@ -283,6 +289,7 @@ class Node(Lifecycle):
             self.node_ip,
             self.kubelet_port,
             free_port(),
+            release=self.release,
             max_restart_backoff=self.max_restart_backoff,
         )
         path = kubelet.write_config(self.state_dir / "kubelet" / "config.yaml", config)

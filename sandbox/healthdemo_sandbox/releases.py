@@ -1,0 +1,105 @@
+"""The Kubernetes releases the sandbox and the tests run, and everything that differs between them.
+
+One table, `RELEASES`: each row names a release whose binaries `sandbox/kubebin` builds from its
+own pinned build list (`sandbox/kubebin/releases/<version>.mod`), and the few settings that are
+not the same on every release. Code asks the selected `Release` instead of comparing versions.
+
+`KUBE_VERSION` in the environment picks one (`make sandbox KUBE_VERSION=v1.35.4`); unset or empty
+means the newest. An unknown version is one clear error naming the supported ones.
+
+`python -m healthdemo_sandbox.releases [newest|oldest|all|check VERSION]` prints them for the
+Makefile and CI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+ENV = "KUBE_VERSION"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One supported Kubernetes release, as this project builds and runs it."""
+
+    version: str
+    # Kubelet feature gates this project's settings need on this release. `crashLoopBackOff.
+    # maxContainerRestartPeriod` (the node tests' short back-off) needs KubeletCrashLoopBackOffMax:
+    # alpha in 1.32-1.34, beta and on by default from 1.35.
+    kubelet_gates: Mapping[str, bool] = field(default_factory=dict)
+    # Fine-grained kubelet authorization (GA in 1.36): the kubelet asks for `nodes/pods`,
+    # `nodes/healthz`, `nodes/configz` before falling back to `nodes/proxy`.
+    fine_grained_kubelet_authz: bool = True
+
+    @property
+    def minor(self) -> str:
+        """ "1.37" for v1.37.2: what kubectl's skew policy and user agents speak of."""
+        return ".".join(self.version.removeprefix("v").split(".")[:2])
+
+    @property
+    def kubectl_skew(self) -> str:
+        """The kubectl releases that may talk to this API server: one minor older or newer."""
+        major, minor = (int(part) for part in self.minor.split("."))
+        return f"{major}.{minor - 1}-{major}.{minor + 1}"
+
+
+RELEASES = (
+    Release("v1.35.4", fine_grained_kubelet_authz=False),
+    Release("v1.36.3"),
+    Release("v1.37.2"),
+)
+NEWEST = RELEASES[-1]
+OLDEST = RELEASES[0]
+
+
+class UnsupportedRelease(ValueError):
+    """A version that is not in `RELEASES`; the message names the supported ones."""
+
+
+def supported() -> str:
+    return ", ".join(r.version + (" (default)" if r is NEWEST else "") for r in RELEASES)
+
+
+def named(version: str) -> Release:
+    for release in RELEASES:
+        if release.version == version:
+            return release
+    raise UnsupportedRelease(
+        f"{ENV}={version!r} is not a supported Kubernetes release; supported: {supported()}"
+    )
+
+
+def selected() -> Release:
+    """The release `KUBE_VERSION` names, or the newest (read at call time)."""
+    return named(os.environ.get(ENV) or NEWEST.version)
+
+
+def main(argv: list[str]) -> int:
+    """For the Makefile: `check ""` is the newest; an unknown version is one line on stderr."""
+    match argv:
+        case [] | ["newest"]:
+            answer = NEWEST.version
+        case ["oldest"]:
+            answer = OLDEST.version
+        case ["all"]:
+            answer = " ".join(r.version for r in RELEASES)
+        case ["check", version]:
+            try:
+                answer = named(version or NEWEST.version).version
+            except UnsupportedRelease as exc:
+                sys.stderr.write(f"{exc}\n")
+                return 2
+        case _:
+            sys.stderr.write(
+                "usage: python -m healthdemo_sandbox.releases [newest|oldest|all|check VERSION]\n"
+            )
+            return 2
+    sys.stdout.write(answer + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
