@@ -37,7 +37,7 @@ kube-binaries: $(STAMP)
 	else echo "kube-binaries: Go not found; control-plane tests will skip unless KUBEBUILDER_ASSETS is set"; fi
 	@if command -v go >/dev/null && pkg-config --exists libseccomp 2>/dev/null; then \
 	  $(BIN)/python -m healthdemo_sandbox.node build; \
-	else echo "kube-binaries: no Go or no libseccomp-dev (sandbox/setup-host.sh): no node runtime, node tests will skip"; fi
+	else echo "kube-binaries: no Go or no libseccomp-dev (sandbox/setup-host.sh): no node runtime (containerd, runc), so no real node"; fi
 
 # Our images (webapp, operator, pause) built by podman on a local Debian base; needs root and
 # sandbox/setup-host.sh. The tests build them on demand too.
@@ -54,8 +54,10 @@ test: lint kube-binaries
 	fi
 
 # The whole demo on this machine (root): control plane, a real node, the operator, the sample.
-sandbox: kube-binaries
+sandbox: $(STAMP)
+	@$(RELEASES) check "$(KUBE_VERSION)" >/dev/null
 	@if [ "$$(id -u)" = 0 ]; then bash sandbox/setup-host.sh; fi
+	@$(MAKE) --no-print-directory kube-binaries
 	$(BIN)/python -m healthdemo_sandbox up
 
 # Just the webapp, on http://0.0.0.0:5000 (no Kubernetes needed).

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox import binaries, images
+from healthdemo_sandbox import binaries, images, releases
 from healthdemo_sandbox.controlplane import users
 from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.node import archives, host, runtime
-from healthdemo_sandbox.node.node import CONTROLLERS, Node
+from healthdemo_sandbox.node.node import Node, controllers
 from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.timings import timed
 
@@ -62,7 +62,7 @@ def start_plane(
         options = {
             "bind_address": address,
             "advertise_address": address,
-            "controllers": CONTROLLERS,
+            "controllers": controllers(releases.selected()),
         }
     plane = ControlPlane(paths, workdir=workdir, **options)
     plane.start()  # stops what it started if it fails

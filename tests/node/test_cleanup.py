@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from healthdemo_sandbox import node
+from healthdemo_sandbox import node, releases
 from healthdemo_sandbox.controlplane import ControlPlane
 from healthdemo_sandbox.node import cleanup, footprint, host, iptables, statedir
 
@@ -118,7 +118,7 @@ def test_iptables_removes_ours_and_leaves_podmans() -> None:
 
 
 def test_shim_socket_path_matches_containerd() -> None:
-    """The path containerd 1.6 gave a real shim here (see /run/containerd/s during a run)."""
+    """The path containerd gave a real shim here (1.6 and 2.4 alike: /run/containerd/s)."""
     address = Path("/tmp/hdx/containerd/containerd.sock")  # noqa: S108 - a real run's
     sandbox = "98cbb822145308b8130fb815f68ce946657e6a02580a77f021559c835f906515"
     assert footprint.shim_socket(address, "k8s.io", sandbox) == Path(
@@ -151,7 +151,7 @@ def test_guard_names_what_is_missing_and_how_to_get_it(
 
 
 def test_node_refuses_a_control_plane_pods_cannot_reach() -> None:
-    loopback = ControlPlane({}, controllers=node.CONTROLLERS)  # defaults: 127.0.0.1
+    loopback = ControlPlane({}, controllers=node.controllers(releases.selected()))  # 127.0.0.1
     with pytest.raises(ValueError, match="loopback"):
         node.Node(loopback)
     no_lifecycle = ControlPlane({}, bind_address="192.0.2.10", advertise_address="192.0.2.10")

@@ -166,11 +166,43 @@ def truth_without_webapp(app: Webapp) -> dict[str, int]:
     }
 
 
+# What the kubelet asks the API server for each path it serves to GET (fine-grained kubelet
+# authorization, on by default since 1.33 and GA in 1.36: the specific subresource first, then
+# nodes/proxy). Paths a kubelet does not serve answer 404 before any authorization (1.35's
+# /flagz and /statusz, behind alpha gates), so only served ones prove anything.
+KUBELET_REFUSED = {
+    "/pods": "[pods proxy]",
+    "/runningpods/": "[pods proxy]",
+    "/healthz": "[healthz proxy]",
+    "/configz": "[configz proxy]",
+    "/stats/summary": "[stats]",
+    "/logs/": "[log]",
+    "/containerLogs/default/x/y": "[proxy]",
+    "/exec/default/x/y?command=true": "[proxy]",
+    "/debug/pprof/": "[proxy]",
+}
+# nodes/metrics opens every /metrics path, not just the probe counters the operator reads: the
+# kubelet has no finer grant for them.
+KUBELET_ALLOWED = ("/metrics/probes", "/metrics", "/metrics/cadvisor", "/metrics/resource")
+
+
 def test_the_operator_may_read_probe_counters_from_the_kubelet_and_nothing_more(
     deployed: Cluster,
 ) -> None:
-    """`nodes/metrics` is granted, and it is all: the kubelet itself refuses `nodes/proxy`."""
+    """`nodes/metrics` is granted, and it is all: the kubelet itself refuses every other path,
+    whichever subresource this release asks about."""
     code, text = deployed.node.kubelet_get("/metrics/probes", user="operator")
     assert code == 200 and "prober_probe_total" in text
-    code, text = deployed.node.kubelet_get("/pods", user="operator")
-    assert code == 403 and "proxy" in text, (code, text)  # subresource(s)=[pods proxy]
+    for path in KUBELET_ALLOWED:
+        assert deployed.node.kubelet_get(path, user="operator")[0] == 200, path
+    for path, subresources in KUBELET_REFUSED.items():
+        code, text = deployed.node.kubelet_get(path, user="operator")
+        assert (code, text.strip()) == (
+            403,
+            "Forbidden (user=system:serviceaccount:healthdemo-system:healthdemo-operator, "
+            f"verb=get, resource=nodes, subresource(s)={subresources})",
+        ), path
+    # The admin may (system:masters): the refusals above are the operator's grants, not paths
+    # this kubelet lacks.
+    assert deployed.node.kubelet_get("/pods")[0] == 200
+    assert deployed.node.kubelet_get("/configz")[0] == 200

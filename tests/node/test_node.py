@@ -76,6 +76,15 @@ def test_node_is_ready_and_registered_by_its_own_kubelet(cluster: Cluster) -> No
     assert "system:nodes" in who["status"]["userInfo"]["groups"]
 
 
+def test_the_kubelet_takes_its_cgroup_driver_from_containerd(cluster: Cluster) -> None:
+    """Ready for 1.38, which drops the kubelet's own setting: our KubeletConfiguration names no
+    cgroupDriver, and containerd 2 tells the kubelet its driver over the CRI."""
+    config = (cluster.node.state_dir / "kubelet" / "config.yaml").read_text()
+    assert "cgroupDriver" not in config
+    log = (cluster.node.logs / "kubelet.log").read_text()
+    assert 'received from the CRI runtime" cgroupDriver="cgroupfs"' in log
+
+
 def test_kubelet_identity_is_limited_to_its_node(cluster: Cluster) -> None:
     """Node authorizer + NodeRestriction: its own Node yes; others, and Secrets at large, no."""
     name = cluster.node.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from healthdemo_sandbox.controlplane import certs
@@ -65,6 +66,11 @@ def process(
         "--allow-privileged=true",
         "--profiling=false",
     ]
+    if ipaddress.ip_address(advertise).is_loopback:
+        # The `kubernetes` Service's endpoint would be the advertised address, which no Pod can
+        # reach on loopback; 1.37 refuses to start with a loopback address and the endpoint
+        # reconciler (before, it logged "may not be in the loopback range" and carried on).
+        argv.append("--endpoint-reconciler-type=none")
     if audit is not None:
         policy, audit_log = audit
         argv += [

@@ -6,15 +6,15 @@ names callers use are re-exported here.
 
 from healthdemo_sandbox.node.cleanup import Leftovers
 from healthdemo_sandbox.node.host import NodeBusy, NodeUnavailable, host_address, require
-from healthdemo_sandbox.node.node import CONTROLLERS, Node
+from healthdemo_sandbox.node.node import Node, controllers
 from healthdemo_sandbox.node.statedir import default_state_dir, scope_for
 
 __all__ = [
-    "CONTROLLERS",
     "Leftovers",
     "Node",
     "NodeBusy",
     "NodeUnavailable",
+    "controllers",
     "default_state_dir",
     "host_address",
     "require",

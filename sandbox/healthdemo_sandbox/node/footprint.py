@@ -2,6 +2,8 @@
 
 Most paths are ours to choose, but a few are fixed in the binaries:
 - the kubelet's device-plugin socket, `/var/lib/kubelet/device-plugins/kubelet.sock`;
+- the kubelet's FlexVolume directory, /usr/libexec/kubernetes/kubelet-plugins/volume/exec, unless
+  `volumePluginDir` points elsewhere (ours does: it is checked for, not expected);
 - the kubelet's `/var/log/containers/*.log` symlinks (into our `podLogsDir`);
 - containerd's shim sockets, `/run/containerd/s/<sha256(address/namespace/id)>`.
 The kubelet also sets kernel tunables at start (with `protectKernelDefaults: false`):
@@ -32,6 +34,8 @@ HOST_DIRS: tuple[tuple[str, bool], ...] = (
     ("/var/log/pods", False),
     ("/run/containerd/s", False),
     ("/run/containerd", False),
+    # The FlexVolume dir, if a kubelet ever runs without our `volumePluginDir` (kubelet.py).
+    ("/usr/libexec/kubernetes", True),
 )
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
 SHIM_SOCKETS = Path("/run/containerd/s")
@@ -76,7 +80,7 @@ def load(state_dir: Path) -> dict[str, Any] | None:
 
 
 def shim_socket(address: Path, namespace: str, container_id: str) -> Path:
-    """containerd 1.6's socket path for a shim (runtime/v2/shim.SocketAddress)."""
+    """containerd's socket path for a shim (pkg/shim.SocketAddress; the same in 1.6 and 2.4)."""
     digest = hashlib.sha256(f"{address}/{namespace}/{container_id}".encode()).hexdigest()
     return SHIM_SOCKETS / digest
 

@@ -33,7 +33,6 @@ import yaml
 
 from healthdemo_sandbox.controlplane.processes import ManagedProcess
 from healthdemo_sandbox.node.cleanup import cgroup_roots
-from healthdemo_sandbox.releases import Release
 
 CGROUP_ROOT = "healthdemo"
 EVICTION_HARD = {
@@ -65,14 +64,12 @@ def configuration(
     port: int,
     healthz_port: int,
     *,
-    release: Release,
     max_restart_backoff: float | None = None,
 ) -> dict[str, Any]:
-    """The kubelet's settings for `release`; `max_restart_backoff` caps CrashLoopBackOff
-    (default 300 s; 1 s to 300 s), for tests that need many restarts of one container in minutes."""
+    """The kubelet's settings; `max_restart_backoff` caps CrashLoopBackOff (default 300 s; 1 s to
+    300 s; its gate KubeletCrashLoopBackOffMax is on by default from 1.35), for tests that need
+    many restarts of one container in minutes."""
     extra: dict[str, Any] = {}
-    if release.kubelet_gates:
-        extra["featureGates"] = dict(release.kubelet_gates)
     if max_restart_backoff is not None:
         extra["crashLoopBackOff"] = {"maxContainerRestartPeriod": f"{max_restart_backoff:g}s"}
     return {

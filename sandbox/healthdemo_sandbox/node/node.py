@@ -9,7 +9,7 @@ first Pod, too late for the API server to bind it), and it is the node's Interna
 the API server dials for logs and exec. It is reachable from outside the machine; every request
 still needs a client certificate or token.
 
-The control plane must run the node-lifecycle-controller (`CONTROLLERS`): the kubelet registers
+The control plane must run the node-lifecycle-controller (`controllers()`): the kubelet registers
 its Node with the taint node.kubernetes.io/not-ready:NoSchedule, and only that controller
 removes it once the Node is Ready; without it no Pod is ever scheduled ("1 node(s) had
 untolerated taint(s)").
@@ -60,10 +60,16 @@ from healthdemo_sandbox.releases import Release
 from healthdemo_sandbox.timings import describe, timed
 
 NODE_LIFECYCLE = "node-lifecycle-controller"
-# No endpoints-controller: the API server's service proxy (`kubectl get --raw
-# /api/v1/namespaces/<ns>/services/<name>:<port>/proxy/...`, how the tests read the operator's
-# metrics) reads EndpointSlices from 1.35 on, no longer the legacy Endpoints.
-CONTROLLERS = (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE)
+ENDPOINTS = "endpoints-controller"
+
+
+def controllers(release: Release) -> tuple[str, ...]:
+    """What a control plane with a node runs: the node-lifecycle-controller (see above) and,
+    where the release's service proxy still reads the legacy Endpoints, their controller."""
+    extra = (ENDPOINTS,) if release.service_proxy_reads_endpoints else ()
+    return (*DEFAULT_CONTROLLERS, NODE_LIFECYCLE, *extra)
+
+
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 log = logging.getLogger(__name__)
 
@@ -95,15 +101,16 @@ class Node(Lifecycle):
                 "start it with ControlPlane(..., bind_address=node.host_address(), "
                 "advertise_address=node.host_address())"
             )
-        if NODE_LIFECYCLE not in controlplane.controllers:
+        self.release = release or releases.selected()
+        missing = [c for c in controllers(self.release) if c not in controlplane.controllers]
+        if missing:
             raise ValueError(
-                f"the control plane must run the {NODE_LIFECYCLE} (it lifts the not-ready taint "
-                "the kubelet registers its Node with): ControlPlane(..., "
-                "controllers=node.CONTROLLERS)"
+                f"the control plane must run the {', '.join(missing)} (the "
+                f"{NODE_LIFECYCLE} lifts the not-ready taint the kubelet registers its Node "
+                f"with): ControlPlane(..., controllers=node.controllers(release))"
             )
         self.controlplane = controlplane
         self.binaries = require(binaries)
-        self.release = release or releases.selected()
         self.state_dir = (state_dir or statedir.default_state_dir()).absolute()
         self.node_ip = node_ip or controlplane.advertise_address
         self.name = name or self.node_ip
@@ -289,7 +296,6 @@ class Node(Lifecycle):
             self.node_ip,
             self.kubelet_port,
             free_port(),
-            release=self.release,
             max_restart_backoff=self.max_restart_backoff,
         )
         path = kubelet.write_config(self.state_dir / "kubelet" / "config.yaml", config)
