@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import eventually
+from ..conftest import Scraped, eventually
 from .conftest import Cluster
 from .exact_counts import (
     EVENT_BURST,
@@ -184,6 +184,7 @@ KUBELET_REFUSED = {
 # nodes/metrics opens every /metrics path, not just the probe counters the operator reads: the
 # kubelet has no finer grant for them.
 KUBELET_ALLOWED = ("/metrics/probes", "/metrics", "/metrics/cadvisor", "/metrics/resource")
+PROBE_TOTAL_LABELS = frozenset({"container", "namespace", "pod", "pod_uid", "probe_type", "result"})
 
 
 def test_the_operator_may_read_probe_counters_from_the_kubelet_and_nothing_more(
@@ -193,6 +194,9 @@ def test_the_operator_may_read_probe_counters_from_the_kubelet_and_nothing_more(
     whichever subresource this release asks about."""
     code, text = deployed.node.kubelet_get("/metrics/probes", user="operator")
     assert code == 200 and "prober_probe_total" in text
+    # An ALPHA metric: its labels may change between releases, and the operator keys on them.
+    label_sets = {frozenset(labels) for labels in Scraped.parse(text).series("prober_probe_total")}
+    assert label_sets == {PROBE_TOTAL_LABELS}, label_sets
     for path in KUBELET_ALLOWED:
         assert deployed.node.kubelet_get(path, user="operator")[0] == 200, path
     for path, subresources in KUBELET_REFUSED.items():
