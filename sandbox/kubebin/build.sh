@@ -42,12 +42,14 @@ STAMP="$OUTDIR/.built-$KUBE_VERSION"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 
 cd "$HERE"
+# shellcheck source=../build-check.sh
+source ../build-check.sh
 
 # Everything that determines the output: sources, module pins, this script,
 # the Go toolchain and the cgo setting.
 inputs_hash() {
   {
-    cat "$MODFILE" "${MODFILE%.mod}.sum" ./*.go "${BASH_SOURCE[0]}"
+    cat "$MODFILE" "${MODFILE%.mod}.sum" ./*.go "${BASH_SOURCE[0]}" ../build-check.sh
     go version
     echo "CGO_ENABLED=$CGO_ENABLED"
   } | sha256sum | cut -d' ' -f1
@@ -116,15 +118,7 @@ for c in "${COMPONENTS[@]}"; do
 done
 
 # Smoke check before stamping: every component starts and reports its version.
-check() { # check COMPONENT EXPECTED-SUBSTRING ARGS...
-  local c="$1" want="$2"; shift 2
-  local out
-  if ! out="$("$OUTDIR/$c" "$@" 2>&1)" || [[ "$out" != *"$want"* ]]; then
-    echo "build.sh: '$c $*' did not report '$want':" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-}
+check() { reports "$OUTDIR/$1" "${@:2}"; }
 for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
   check "$c" "Kubernetes $KUBE_VERSION" --version
 done

@@ -17,6 +17,9 @@ set -euo pipefail
 
 usage() { echo "usage: $0 CONTAINERD_VERSION RUNC_VERSION OUTDIR" >&2; exit 2; }
 [[ $# -eq 3 && "$1" =~ ^v2\. && "$2" =~ ^v1\. && -n "$3" ]] || usage
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../build-check.sh
+source "$HERE/../build-check.sh"
 CONTAINERD_VERSION="$1"
 RUNC_VERSION="$2"
 mkdir -p "$3"
@@ -30,7 +33,7 @@ cd /
 unset GOFLAGS
 
 inputs_hash() {
-  { cat "${BASH_SOURCE[0]}"; go version; echo "$CONTAINERD_VERSION $RUNC_VERSION"; } |
+  { cat "$HERE/build.sh" "$HERE/../build-check.sh"; go version; echo "$CONTAINERD_VERSION $RUNC_VERSION"; } |
     sha256sum | cut -d' ' -f1
 }
 HASH="$(inputs_hash)"
@@ -63,15 +66,7 @@ GOBIN="$TMP" CGO_ENABLED=1 go install -trimpath -tags "seccomp urfave_cli_no_doc
   -ldflags "-s -w -X main.gitCommit=go-module-$RUNC_VERSION" \
   "github.com/opencontainers/runc@$RUNC_VERSION"
 
-check() { # check BINARY EXPECTED-SUBSTRING ARGS...
-  local b="$1" want="$2"; shift 2
-  local out
-  if ! out="$("$TMP/$b" "$@" 2>&1)" || [[ "$out" != *"$want"* ]]; then
-    echo "build.sh: '$b $*' did not report '$want':" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-}
+check() { reports "$TMP/$1" "${@:2}"; }
 check containerd "$CONTAINERD_VERSION" --version
 check containerd-shim-runc-v2 "$CONTAINERD_VERSION" -v
 check ctr "$CONTAINERD_VERSION" --version
