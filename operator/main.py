@@ -13,4 +13,12 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from healthdemo_operator.settings import SettingError, Settings
+
+try:  # before Kopf starts anything: a bad setting is one line and exit code 2, not a traceback
+    Settings.from_env()
+except SettingError as exc:
+    sys.stderr.write(f"healthdemo-operator: {exc}\n")
+    raise SystemExit(2) from None
+
 from healthdemo_operator import handlers  # noqa: F401  (registers the Kopf handlers)

@@ -7,7 +7,7 @@ import re
 import tomllib
 
 import yaml
-from healthdemo_operator import metrics
+from healthdemo_operator.settings import Settings
 from healthdemo_sandbox.paths import ROOT
 
 from webapp import config
@@ -70,7 +70,7 @@ def test_the_pages_files_are_package_data() -> None:
 def test_the_operator_metrics_port_is_declared_where_it_is_served() -> None:
     """HEALTHDEMO_METRICS_PORT's default: exposed by the image, named by the Deployment, scraped
     through the Service; and the operator image installs the client it serves them with."""
-    port = metrics.DEFAULT_PORT
+    port = Settings().metrics_port
     assert str(port) in dockerfile_instructions("Dockerfile.operator")["EXPOSE"][-1].split()
     deployment = yaml.safe_load((ROOT / "deploy/deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]

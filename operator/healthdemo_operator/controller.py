@@ -26,6 +26,7 @@ from healthdemo_operator.lifecycle import Action, Outcome
 from healthdemo_operator.observations import EventView, PodView, readiness_of
 from healthdemo_operator.phase import Problem
 from healthdemo_operator.recording import Notice, PodCounters, Recording, record
+from healthdemo_operator.settings import Settings
 from healthdemo_operator.tracked import Baseline, Tracked
 from healthdemo_operator.workqueue import WorkQueue
 
@@ -79,7 +80,7 @@ class Controller:
         workers: int = 4,
         coalesce_seconds: float = 0.02,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        poll_seconds: float | None = None,
+        poll_seconds: float = Settings.kubelet_poll_seconds,
         on_reconciled: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.healthdemos, self.pods, self.events = healthdemos, pods, events
@@ -97,7 +98,7 @@ class Controller:
             lambda: self.kube,
             on_change=self._counters_moved,
             clock=clock,
-            **({"poll_seconds": poll_seconds} if poll_seconds is not None else {}),
+            poll_seconds=poll_seconds,
         )
 
     @property

@@ -19,17 +19,17 @@ for every watch event (and a pool that never shrinks).
 from __future__ import annotations
 
 import functools
-import os
 import random
 from typing import Any
 
 import kopf
 
-from healthdemo_operator import kubelet_counters, metrics, names
+from healthdemo_operator import metrics, names
 from healthdemo_operator.controller import Controller, Joined
 from healthdemo_operator.kube import Kube
 from healthdemo_operator.nodiffbase import NoDiffBase
 from healthdemo_operator.observations import KUBELET, event_view, involved, owner_uid, pod_view
+from healthdemo_operator.settings import METRICS_PORT, SettingError, Settings
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
@@ -53,7 +53,12 @@ POD_EVENTS_SELECTOR = f"regarding.kind=Pod,regarding.fieldPath=,reportingControl
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Ours first: a bad value stops the operator here, with one line naming it.
+    try:
+        memo.settings = Settings.from_env()
+    except SettingError as exc:
+        raise kopf.PermanentError(str(exc)) from None
     # Only what we need leaves the API server: our Pods, and the kubelet's Events about Pods
     # (the rest of a busy cluster's Events never reaches Python).
     settings.watching.label_selectors["v1", "pods"] = OUR_PODS_SELECTOR
@@ -79,7 +84,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # the active one has not renewed its keep-alive for `lifetime` seconds.
     if settings.peering.priority == 0:
         settings.peering.priority = random.randint(1, 32767)  # noqa: S311 - not for security
-    settings.peering.lifetime = int(os.environ.get("HEALTHDEMO_PEERING_LIFETIME", "30"))
+    settings.peering.lifetime = memo.settings.peering_lifetime
     # Kopf's per-object workers stay unlimited (its default): a cap would lower peak memory
     # after a burst of creations, but deadlocks start-up when more objects than the cap exist,
     # since every worker then waits for the index pre-population that needs a free worker.
@@ -153,7 +158,8 @@ async def start_controller(memo: kopf.Memo, **indexes: Any) -> None:
         healthdemos=indexes["healthdemos"],
         pods=indexes["pods_by_owner"],
         events=Joined(indexes["container_events_by_pod"], indexes["pod_events_by_pod"]),
-        kube_factory=functools.partial(Kube, kubelet_tls_verify=kubelet_counters.tls_verify()),
+        kube_factory=functools.partial(Kube, kubelet_tls_verify=memo.settings.kubelet_tls_verify),
+        poll_seconds=memo.settings.kubelet_poll_seconds,
         on_reconciled=memo.metrics.reconcile_seconds.observe,
     )
     await memo.controller.start()
@@ -223,8 +229,8 @@ async def serve_metrics(memo: kopf.Memo, **indexes: Any) -> None:
     memo.metrics_server = None
     controller: Controller = memo.controller
     healthdemos = indexes["healthdemos"]
+    port = memo.settings.metrics_port
     try:
-        port = metrics.port_from_env()
         if port:
             memo.metrics_server = await metrics.serve(
                 port,
@@ -234,11 +240,9 @@ async def serve_metrics(memo: kopf.Memo, **indexes: Any) -> None:
                     reconcile_errors=controller.stats.errors,
                 ),
             )
-    except ValueError as exc:  # no retries: neither a bad setting nor a taken port goes away
-        raise kopf.PermanentError(str(exc)) from exc
-    except OSError as exc:
+    except OSError as exc:  # no retries: a taken port does not go away
         raise kopf.PermanentError(
-            f"cannot serve metrics on port {port} ({exc}): set {metrics.PORT_ENV} to a free "
+            f"cannot serve metrics on port {port} ({exc}): set {METRICS_PORT} to a free "
             "port, or to 0 for no metrics"
         ) from exc
 

@@ -12,30 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import urllib3
 
-from healthdemo_operator import names, probe_counters
+from healthdemo_operator import names, probe_counters, settings
 from healthdemo_operator.kube import ApiException, Kube, KubeletRefused
 from healthdemo_operator.probe_counters import ProbeCounts
 from healthdemo_operator.recording import PodCounters
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = float(os.environ.get("HEALTHDEMO_KUBELET_POLL_SECONDS", "5"))
 # A Pod's last known counts are kept this long after its node stopped showing them.
 FORGET_AFTER = timedelta(minutes=10)
 PATH = "/metrics/probes"
-INSECURE_TLS_VARIABLE = "HEALTHDEMO_KUBELET_INSECURE_TLS"
-
-
-def tls_verify() -> bool:
-    """Off only on request: kind's and minikube's kubelets serve self-signed certificates."""
-    return os.environ.get(INSECURE_TLS_VARIABLE, "").lower() not in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ def explain(node: str, address: str, exc: Exception) -> str:
         return (
             f"the kubelet of node {node} ({address}) serves a certificate the cluster CA did not "
             f"sign; where kubelets use self-signed certificates (kind, minikube) set "
-            f"{INSECURE_TLS_VARIABLE}=true"
+            f"{settings.KUBELET_INSECURE_TLS}=true"
         )
     if isinstance(exc, ApiException):
         return f"could not read Node {node}: {exc.status} {exc.reason}"
@@ -80,7 +72,7 @@ class KubeletCounters:
         kube: Callable[[], Kube],
         *,
         on_change: Callable[[str, set[str] | None], None],
-        poll_seconds: float = POLL_SECONDS,
+        poll_seconds: float = settings.Settings.kubelet_poll_seconds,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._kube = kube

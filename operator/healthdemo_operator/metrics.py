@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,8 +41,6 @@ from healthdemo_operator.restarts import REASONS
 
 logger = logging.getLogger(__name__)
 
-PORT_ENV = "HEALTHDEMO_METRICS_PORT"
-DEFAULT_PORT = 9090
 PATH = "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 
@@ -61,18 +58,6 @@ class Collector(Protocol):
     """What prometheus_client's encoders read: anything with collect()."""
 
     def collect(self) -> Iterable[Metric]: ...
-
-
-def port_from_env(environ: Mapping[str, str] = os.environ) -> int:
-    """HEALTHDEMO_METRICS_PORT: the port to serve on, 0 for none."""
-    raw = environ.get(PORT_ENV, "").strip() or str(DEFAULT_PORT)
-    try:
-        port = int(raw)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{PORT_ENV}={raw!r}: give a port number (0 serves no metrics)")
-    return port
 
 
 @dataclass(frozen=True)

@@ -139,15 +139,6 @@ def test_the_process_metrics() -> None:
     assert scraped("process_resident_memory_bytes")  # Linux: the standard process_* too
 
 
-def test_the_port_comes_from_the_environment() -> None:
-    assert metrics.port_from_env({}) == 9090
-    assert metrics.port_from_env({"HEALTHDEMO_METRICS_PORT": "0"}) == 0
-    assert metrics.port_from_env({"HEALTHDEMO_METRICS_PORT": " 9191 "}) == 9191
-    for bad in ("nine", "-1", "70000"):
-        with pytest.raises(ValueError, match="HEALTHDEMO_METRICS_PORT"):
-            metrics.port_from_env({"HEALTHDEMO_METRICS_PORT": bad})
-
-
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=5) as response:
