@@ -1,10 +1,15 @@
 """The controller: one reconcile per HealthDemo — observe, ensure the Pod, record, write the
 status once — and the only code that creates, replaces or repairs Pods or writes status.
 
-Kopf is the event source: its watch handlers only say which HealthDemo changed (`enqueue`), and
-so does the kubelet reader when a Pod's probe counters move. Workers take one HealthDemo at a
-time from a coalescing queue (`workqueue`), so a burst of changes becomes one reconcile and one
-write, guarded by resourceVersion. A failed reconcile is retried with one back-off policy.
+What it observes it keeps itself: the HealthDemos as Kopf's watch delivers them (Kopf brings
+peering, namespaces and login), our Pods and the kubelet's Events from its own informers
+(`caches.py`: listed once, then watched), the kubelet's probe counters from `kubelet_counters`.
+Anything that changed says which HealthDemo to look at (`enqueue`); workers take one HealthDemo at
+a time from a coalescing queue (`workqueue`), so a burst of changes becomes one reconcile and one
+write, guarded by resourceVersion. A reconcile says when it wants to run again; the worker loop
+alone puts it back in the queue, with one back-off policy for failures. Nothing is reconciled
+before the caches have listed everything once, nor while Kopf has paused the operator in favour
+of another replica (`peering_gate`).
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from healthdemo_operator import lifecycle, memory, podspec
+from healthdemo_operator import lifecycle, memory
+from healthdemo_operator.apisession import ApiSession
+from healthdemo_operator.caches import Caches
+from healthdemo_operator.healthdemo import HealthDemo
+from healthdemo_operator.informer import Informer
 from healthdemo_operator.kube import ApiException, Kube, one_line
 from healthdemo_operator.kubelet_counters import KubeletCounters
 from healthdemo_operator.ledger import Ledger
@@ -35,30 +44,7 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
 TAKEN_RECHECK_SECONDS = 10  # is the squatter gone?
 GOING_RECHECK_SECONDS = 5  # a safety net: the terminating Pod's deletion event brings us back
-
-
-# What the controller needs of a Kopf index: key → the values stored under it.
-Lookup = Mapping[str, Iterable[Any]]
-
-
-class Joined(Mapping[str, Iterable[Any]]):
-    """Several indexes read as one: the values of a key in each, in turn (a key's Events come
-    from two watch streams, each Kopf index serving one)."""
-
-    def __init__(self, *parts: Lookup) -> None:
-        self.parts = parts
-
-    def __getitem__(self, key: str) -> Iterable[Any]:
-        found = [value for part in self.parts for value in part.get(key, ())]
-        if not found and not any(key in part for part in self.parts):
-            raise KeyError(key)
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({key for part in self.parts for key in part})
-
-    def __len__(self) -> int:
-        return len({key for part in self.parts for key in part})
+AT_ONCE = 0.0
 
 
 @dataclass
@@ -73,9 +59,7 @@ class Controller:
     def __init__(
         self,
         *,
-        healthdemos: Lookup,
-        pods: Lookup,
-        events: Lookup,
+        session: ApiSession | None = None,
         kube_factory: Callable[[], Kube] = Kube,
         workers: int = 4,
         coalesce_seconds: float = 0.02,
@@ -83,7 +67,10 @@ class Controller:
         poll_seconds: float = Settings.kubelet_poll_seconds,
         on_reconciled: Callable[[float], None] = lambda seconds: None,
     ) -> None:
-        self.healthdemos, self.pods, self.events = healthdemos, pods, events
+        self.healthdemos: dict[str, HealthDemo] = {}
+        self.caches = Caches(
+            session or ApiSession(), on_pod=self._pod_changed, on_event=self._event_changed
+        )
         self._kube_factory = kube_factory
         self._kube: Kube | None = None
         self.queue: WorkQueue[str] = WorkQueue(coalesce_seconds)
@@ -93,13 +80,14 @@ class Controller:
         self.tracked: dict[str, Tracked] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = Stats()
+        self.active = asyncio.Event()  # cleared while Kopf pauses us for another replica
+        self.active.set()
+        self.logged_in = asyncio.Event()  # Kopf logs in after its start-up handlers
         self._trimmed_at = 0  # stats.reconciles when the allocator last gave memory back
         self.counters = KubeletCounters(
-            lambda: self.kube,
-            on_change=self._counters_moved,
-            clock=clock,
+            lambda: self.kube, on_change=self._counters_moved, clock=clock,
             poll_seconds=poll_seconds,
-        )
+        )  # fmt: skip
 
     @property
     def kube(self) -> Kube:
@@ -107,13 +95,37 @@ class Controller:
             self._kube = self._kube_factory()
         return self._kube
 
-    # -- called by the Kopf handlers -------------------------------------------------------
+    # -- what changed: say which HealthDemo to look at --------------------------------------
 
     def enqueue(self, uid: str | None, delay: float | None = None) -> None:
         if uid:
             self.queue.add(uid, delay)
 
-    def pod_changed(self, view: PodView) -> None:
+    def healthdemo_changed(self, healthdemo: HealthDemo) -> None:
+        """A HealthDemo as Kopf's watch delivered it. Our own status write comes back this way
+        too: that version is the one we built on, so there is nothing to do."""
+        self.healthdemos[healthdemo.uid] = healthdemo
+        tracked = self.tracked.get(healthdemo.uid)
+        baseline = tracked.baseline if tracked else None
+        if baseline is not None and baseline.resource_version == healthdemo.resource_version:
+            return
+        # At once: a new HealthDemo waits for its Pod (the coalescing window is for bursts of
+        # Pod and Event updates, which a HealthDemo does not have).
+        self.enqueue(healthdemo.uid, AT_ONCE)
+
+    def healthdemo_deleted(self, uid: str) -> None:
+        """Its Pod goes by garbage collection (ownerReference)."""
+        self.healthdemos.pop(uid, None)
+        self.queue.forget(uid)
+        self.tracked.pop(uid, None)
+
+    def _pod_changed(self, before: PodView | None, after: PodView | None) -> None:
+        if after is not None:
+            self._note_ready(after)
+        elif before is not None:
+            self._note_departed(before)
+
+    def _note_ready(self, view: PodView) -> None:
         """Note the Pod's Ready state (a reconcile sees only the newest), and reconcile."""
         if view.owner_uid:
             tracked = self.tracked.setdefault(view.owner_uid, Tracked())
@@ -123,32 +135,30 @@ class Controller:
                 seen.append(state)
             self.enqueue(view.owner_uid)
 
-    def pod_deleted(self, view: PodView) -> None:
+    def _note_departed(self, view: PodView) -> None:
         """Keep a deleted Pod's last status until its restarts are recorded."""
         if view.owner_uid:
             gone = dataclasses.replace(view, gone=True)
             self.tracked.setdefault(view.owner_uid, Tracked()).departed[view.uid] = gone
             self.enqueue(view.owner_uid)
 
-    def forget(self, uid: str) -> None:
-        self.queue.forget(uid)
-        self.tracked.pop(uid, None)
-
-    # -- the kubelet's counters --------------------------------------------------------------
-
-    def _our_pods(self) -> Iterable[PodView]:
-        for views in self.pods.values():
-            yield from views
-        for tracked in self.tracked.values():
-            yield from tracked.departed.values()
-
-    def _nodes(self) -> set[str]:
-        return {p.node_name for p in self._our_pods() if p.node_name}
+    def _event_changed(self, event: EventView) -> None:
+        self.enqueue(self.caches.owner_of(event.pod_uid))
 
     def _counters_moved(self, node: str, pod_uids: set[str] | None) -> None:
         for pod in self._our_pods():
             if pod.node_name == node and (pod_uids is None or pod.uid in pod_uids):
                 self.enqueue(pod.owner_uid)
+
+    # -- the kubelet's counters --------------------------------------------------------------
+
+    def _our_pods(self) -> Iterable[PodView]:
+        yield from self.caches.pods
+        for tracked in self.tracked.values():
+            yield from tracked.departed.values()
+
+    def _nodes(self) -> set[str]:
+        return {p.node_name for p in self._our_pods() if p.node_name}
 
     async def _counters(self, pods: Iterable[PodView], ledger: Ledger) -> dict[str, PodCounters]:
         """The kubelet's counters for each Pod on a node; read afresh where a restart or a
@@ -173,12 +183,21 @@ class Controller:
 
     async def start(self) -> None:
         self._tasks = [
+            asyncio.create_task(self._inform(informer), name=f"informer {informer.source.name}")
+            for informer in self.caches.informers
+        ]
+        self._tasks += [
             asyncio.create_task(self._work(), name=f"reconciler-{n}")
             for n in range(self.worker_count)
         ]
         self._tasks.append(asyncio.create_task(self._poll(), name="kubelet-counters"))
 
+    async def _inform(self, informer: Informer[Any]) -> None:
+        await self.logged_in.wait()
+        await informer.run()
+
     async def _poll(self) -> None:
+        await self.caches.wait_synced()
         await self.counters.run(self._nodes)
 
     async def stop(self) -> None:
@@ -187,64 +206,66 @@ class Controller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _work(self) -> None:
-        """The one retry policy: a failed reconcile comes back after a growing delay, and its
-        next status is built on a fresh read (a failed write may have landed)."""
+        """Take a HealthDemo, reconcile it, and put it back when it asked to be (or, after a
+        failure, after a growing delay: its next status is built on a fresh read, since a
+        failed write may have landed). The only place that requeues."""
+        await self.caches.wait_synced()
         while True:
             uid = await self.queue.get()
+            await self.active.wait()
             started = time.monotonic()
             try:
-                await self.reconcile(uid)
+                again = await self.reconcile(uid)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.on_reconciled(time.monotonic() - started)
                 self.stats.errors += 1
                 tracked = self.tracked.setdefault(uid, Tracked())
-                delay = RETRY_DELAYS[min(tracked.failures, len(RETRY_DELAYS) - 1)]
+                again = RETRY_DELAYS[min(tracked.failures, len(RETRY_DELAYS) - 1)]
                 tracked.failures += 1
                 tracked.stale = True
                 logger.warning(
-                    "reconciling %s failed (%s); retrying in %s s", uid, one_line(exc), delay
+                    "reconciling %s failed (%s); retrying in %s s", uid, one_line(exc), again
                 )
-                self.queue.done(uid)
-                self.queue.add(uid, delay)
-                continue
+            else:
+                if uid in self.tracked:
+                    self.tracked[uid].failures = 0
             self.on_reconciled(time.monotonic() - started)
-            if uid in self.tracked:
-                self.tracked[uid].failures = 0
             self.queue.done(uid)
+            if again is not None:
+                self.queue.add(uid, again)
             if not self.queue and self.stats.reconciles - self._trimmed_at >= memory.BURST:
                 self._trimmed_at = self.stats.reconciles
-                # A burst is over: its peak need not stay resident — once Kopf's workers have
-                # let go of the last bodies they hold (they idle a little before they exit).
+                # A burst is over: its peak need not stay resident.
                 asyncio.get_running_loop().call_later(memory.AFTER_BURST_S, memory.give_back)
             # A reconcile that needed no request never suspended: let the watches and the
             # liveness endpoint run before the next one.
             await asyncio.sleep(0)
 
-    async def reconcile(self, uid: str) -> None:
-        """Observe → ensure the Pod → record → write the status once (if it changed)."""
-        body = next(iter(self.healthdemos.get(uid, ())), None)
-        if body is None:
-            self.forget(uid)
-            return
+    async def reconcile(self, uid: str) -> float | None:
+        """Observe → ensure the Pod → record → write the status once (if it changed).
+        Returns when to look again (seconds), or None: when something changes."""
+        healthdemo = self.healthdemos.get(uid)
+        if healthdemo is None:
+            self.healthdemo_deleted(uid)
+            return None
         self.stats.reconciles += 1
         tracked = self.tracked.setdefault(uid, Tracked())
         pods, events = self._observed(uid, tracked)
-        baseline = await self._baseline(uid, tracked, body, events)
+        baseline = await self._baseline(uid, tracked, healthdemo, events)
         if baseline is None:
-            self.forget(uid)  # deleted meanwhile
-            return
-        if await self._ensure_pod(uid, tracked, body, pods):
-            return  # a Pod was created or deleted: its watch event brings us back
-        meta = body["metadata"]
+            self.healthdemo_deleted(uid)  # deleted meanwhile
+            return None
+        acted, again = await self._ensure_pod(tracked, healthdemo, pods)
+        if acted:
+            return again  # a Pod was created or deleted: its watch event brings us back
         ready_seen = {uid: list(states) for uid, states in tracked.ready_seen.items()}
         recording = record(
             previous=baseline.status,
             ledger=baseline.ledger.copy(),
-            spec=podspec.effective(body.get("spec")),
-            generation=int(meta.get("generation") or 1),
-            pod_name=podspec.pod_name(meta["name"]),
+            spec=healthdemo.spec,
+            generation=healthdemo.generation,
+            pod_name=healthdemo.pod_name,
             pods=pods,
             events=events,
             counters=await self._counters(pods, baseline.ledger),
@@ -252,8 +273,8 @@ class Controller:
             problem=tracked.problem,
             now=self.clock(),
         )
-        if not await self._write(uid, tracked, baseline, body, recording):
-            return
+        if not await self._write(tracked, baseline, healthdemo, recording):
+            return AT_ONCE  # someone else wrote: again, from a fresh read
         for pod_uid in list(tracked.departed):
             if pod_uid in recording.ledger.pods:
                 del tracked.departed[pod_uid]
@@ -262,89 +283,79 @@ class Controller:
             if not tracked.ready_seen[pod_uid]:
                 del tracked.ready_seen[pod_uid]
         if recording.recheck_after is not None:
-            self.enqueue(uid, recording.recheck_after)
-        elif tracked.squatted:
-            self.enqueue(uid, TAKEN_RECHECK_SECONDS)
+            return recording.recheck_after
+        return TAKEN_RECHECK_SECONDS if tracked.squatted else again
 
     def _observed(self, uid: str, tracked: Tracked) -> tuple[list[PodView], list[EventView]]:
         pods: dict[str, PodView] = dict(tracked.departed)
-        pods.update({p.uid: p for p in self.pods.get(uid, ())})
+        pods.update({p.uid: p for p in self.caches.pods_of(uid)})
         events: list[EventView] = []
         for pod_uid in pods:
-            events.extend(self.events.get(pod_uid, ()))
+            events.extend(self.caches.events_of(pod_uid))
         return list(pods.values()), events
 
     async def _baseline(
-        self, uid: str, tracked: Tracked, body: Mapping[str, Any], events: list[EventView]
+        self, uid: str, tracked: Tracked, healthdemo: HealthDemo, events: list[EventView]
     ) -> Baseline | None:
         """The status to build on: ours if we wrote it, else the server's."""
         if tracked.stale:
-            meta = body["metadata"]
             fresh = await asyncio.to_thread(
-                self.kube.read_healthdemo, meta["namespace"], meta["name"]
+                self.kube.read_healthdemo, healthdemo.namespace, healthdemo.name
             )
             if fresh is None or fresh["metadata"]["uid"] != uid:
                 return None
-            tracked.baseline, tracked.stale = Baseline.of(fresh, events), False
+            tracked.baseline, tracked.stale = Baseline.of(HealthDemo.of(fresh), events), False
         elif tracked.baseline is None:
-            tracked.baseline = Baseline.of(body, events)
-        elif body.get("status") == tracked.baseline.status:
+            tracked.baseline = Baseline.of(healthdemo, events)
+        elif healthdemo.status == tracked.baseline.status:
             # The watch has caught up with our write; a newer version (a label, an annotation)
             # changed nothing we own, so build on it instead of failing the precondition.
-            tracked.baseline.resource_version = body["metadata"]["resourceVersion"]
+            tracked.baseline.resource_version = healthdemo.resource_version
         return tracked.baseline
 
     async def _ensure_pod(
-        self, uid: str, tracked: Tracked, body: Mapping[str, Any], pods: list[PodView]
-    ) -> bool:
-        """One step towards the Pod the spec asks for; True if a Pod was created or deleted."""
-        step = lifecycle.plan(body, pods)
+        self, tracked: Tracked, healthdemo: HealthDemo, pods: list[PodView]
+    ) -> tuple[bool, float | None]:
+        """One step towards the Pod the spec asks for: whether a Pod was created or deleted,
+        and when to look again."""
+        step = lifecycle.plan(healthdemo, pods)
         if step.action is Action.INVALID:
             # No retry storm: nothing is tried again until the user edits the spec.
             tracked.problem, tracked.squatted = Problem("InvalidSpec", step.message), False
-            return False
+            return False, None
         if step.action in (Action.KEEP, Action.WAIT):
             tracked.problem, tracked.squatted = None, False
-            if step.action is Action.WAIT:
-                self.enqueue(uid, GOING_RECHECK_SECONDS)
-            return False
+            return False, GOING_RECHECK_SECONDS if step.action is Action.WAIT else None
         if step.action is Action.REPLACE and step.pod is not None:
             if step.pod.node_name:  # its counts are final once it is deleted: read them first
                 await self.counters.refresh(step.pod.node_name)
-            await asyncio.to_thread(lifecycle.replace, self.kube, body, step.pod)
+            await asyncio.to_thread(lifecycle.replace, self.kube, healthdemo, step.pod)
             tracked.problem = None
-            await self._post(body, [Notice("Normal", "ReplacingPod", step.message)])
-            return True
+            await self._post(healthdemo, [Notice("Normal", "ReplacingPod", step.message)])
+            return True, None
         if tracked.closing:
-            return False
+            return False, None
         result = await asyncio.to_thread(
-            lifecycle.create, self.kube, body, look_first=tracked.squatted
+            lifecycle.create, self.kube, healthdemo, look_first=tracked.squatted
         )
         tracked.closing = result.outcome is Outcome.CLOSING
         tracked.squatted = result.outcome is Outcome.TAKEN
         tracked.problem = Problem("PodNameTaken", result.message) if tracked.squatted else None
-        logger.info("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"],
-                    result.message)  # fmt: skip
-        return result.outcome is Outcome.CREATED
+        logger.info("%s/%s: %s", healthdemo.namespace, healthdemo.name, result.message)
+        return result.outcome is Outcome.CREATED, None
 
     async def _write(
-        self,
-        uid: str,
-        tracked: Tracked,
-        baseline: Baseline,
-        body: Mapping[str, Any],
-        recording: Recording,
+        self, tracked: Tracked, baseline: Baseline, healthdemo: HealthDemo, recording: Recording
     ) -> bool:
-        """The one status write, guarded by resourceVersion; False after a conflict (the
-        reconcile runs again at once, from a fresh read)."""
+        """The one status write, guarded by resourceVersion; False after a conflict (to be
+        reconciled again at once, from a fresh read)."""
         if recording.status == baseline.status:
             return True
-        meta = body["metadata"]
         try:
             version = await asyncio.to_thread(
                 self.kube.replace_status,
-                meta["namespace"],
-                meta["name"],
+                healthdemo.namespace,
+                healthdemo.name,
                 recording.status,
                 baseline.resource_version,
             )
@@ -352,19 +363,18 @@ class Controller:
             if exc.status in (409, 422):  # someone else wrote: start from a fresh read
                 self.stats.conflicts += 1
                 tracked.stale = True
-                self.queue.add(uid, 0)
                 return False
             raise
         self.stats.patches += 1
         tracked.baseline = Baseline(recording.status, recording.ledger, version)
-        await self._post(body, recording.notices)
+        await self._post(healthdemo, recording.notices)
         return True
 
-    async def _post(self, body: Mapping[str, Any], notices: Iterable[Notice]) -> None:
+    async def _post(self, healthdemo: HealthDemo, notices: Iterable[Notice]) -> None:
         for notice in notices:
             try:
                 await asyncio.to_thread(
-                    self.kube.post_event, body, notice.type, notice.reason, notice.message
+                    self.kube.post_event, healthdemo, notice.type, notice.reason, notice.message
                 )
             except ApiException as exc:  # an Event is a courtesy: the status already says it
                 logger.warning("could not post Event %s: %s", notice.reason, one_line(exc))

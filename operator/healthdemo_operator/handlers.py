@@ -1,19 +1,20 @@
 """Kopf handlers: read them top to bottom like Kopf's own examples.
 
-1. Settings and login; the server filters what is watched.
-2. Indexes: HealthDemos by UID, our Pods by owner UID, kubelet Events by Pod UID (two streams:
-   about our container, and about a Pod as a whole). Kopf fills them from the initial listing
-   before any other handler runs, so the controller never works from a half-listed cache.
-3. Watch handlers: any change to a HealthDemo (created, resumed, spec changed), its Pod or its
-   Pod's Events queues the HealthDemo for the controller (`controller.Controller`), whose one
-   reconcile creates, replaces or repairs the Pod and writes the status.
+1. Settings and login.
+2. The controller (`controller.Controller`): started with the operator, it lists and watches our
+   Pods and the kubelet's Events itself (`caches.py`), and reconciles one HealthDemo at a time.
+3. Watching HealthDemos: Kopf delivers each version; the controller keeps it, parsed once
+   (`healthdemo.HealthDemo`), and reconciles it — creates, replaces or repairs its Pod and writes
+   its status.
 4. Metrics: Prometheus reads the statuses' exact totals through the operator (`metrics`).
 
+No `@kopf.index`: Kopf would fill each index from its initial listing before any handler runs,
+with a toggle per listed object, and every dropped toggle wakes every waiting worker — quadratic
+in the number of objects at each operator start. The controller's informers list once instead.
 Kopf keeps no bookkeeping on our objects (no progress or diff-base annotations): a reconcile
 compares the spec's generation with the one the Pod was built from, so there is nothing to
-remember between runs but the status itself. Handlers and indexers are async: they share the
-event loop with the controller, and Kopf runs a plain `def` in its thread pool — a thread hop
-for every watch event (and a pool that never shrinks).
+remember between runs but the status itself. Handlers are async: they share the event loop with
+the controller, and Kopf runs a plain `def` in its thread pool — a thread hop for every event.
 """
 
 from __future__ import annotations
@@ -25,28 +26,14 @@ from typing import Any
 import kopf
 
 from healthdemo_operator import metrics, names
-from healthdemo_operator.controller import Controller, Joined
+from healthdemo_operator.controller import Controller
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.kube import Kube
 from healthdemo_operator.nodiffbase import NoDiffBase
-from healthdemo_operator.observations import KUBELET, event_view, involved, owner_uid, pod_view
+from healthdemo_operator.peering_gate import PeeringGate
 from healthdemo_operator.settings import METRICS_PORT, SettingError, Settings
 
 HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
-OUR_PODS = {names.LABEL_MANAGED_BY: names.COMPONENT}
-OUR_PODS_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.COMPONENT}"
-# The kubelet's Events about a Pod, in two server-filtered streams that together miss none of
-# them (both count against the Pod's Event budget): about our container — probe failures,
-# kills, restarts; only a container called "webapp" passes, so other workloads' Events never
-# leave the API server — and about a Pod as a whole (no fieldPath: a sandbox re-created, a
-# failed mount), rare in any cluster. Field selectors cannot OR, so the second stream is the
-# same Events through their newer API (events.k8s.io), which has its own.
-CONTAINER_EVENTS = ("v1", "events")
-CONTAINER_EVENTS_SELECTOR = (
-    f"involvedObject.kind=Pod,source={KUBELET},"
-    f"involvedObject.fieldPath=spec.containers{{{names.CONTAINER_NAME}}}"
-)
-POD_EVENTS = ("events.k8s.io", "v1", "events")
-POD_EVENTS_SELECTOR = f"regarding.kind=Pod,regarding.fieldPath=,reportingController={KUBELET}"
 
 
 # -- 1. settings and login -------------------------------------------------------------------
@@ -59,11 +46,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         memo.settings = Settings.from_env()
     except SettingError as exc:
         raise kopf.PermanentError(str(exc)) from None
-    # Only what we need leaves the API server: our Pods, and the kubelet's Events about Pods
-    # (the rest of a busy cluster's Events never reaches Python).
-    settings.watching.label_selectors["v1", "pods"] = OUR_PODS_SELECTOR
-    settings.watching.field_selectors[CONTAINER_EVENTS] = CONTAINER_EVENTS_SELECTOR
-    settings.watching.field_selectors[POD_EVENTS] = POD_EVENTS_SELECTOR
     # We post our own Events (kube.post_event), with reasons a user can act on; Kopf's automatic
     # Events from its log lines would be a second, noisier channel.
     settings.posting.enabled = False
@@ -91,82 +73,33 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """Configure the official client and Kopf with the same credentials."""
-    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Configure the official client and Kopf with the same credentials (after the start-up
+    handlers: the controller's informers wait for it)."""
+    info: kopf.ConnectionInfo | None = kopf.login_via_client(memo=memo, **kwargs)
+    memo.controller.logged_in.set()
     return info
 
 
-# -- 2. indexes ------------------------------------------------------------------------------
-
-
-@kopf.index(*HEALTHDEMOS)
-async def healthdemos(body: kopf.Body, uid: str, **_: Any) -> dict[str, dict[str, Any]]:
-    """Just what the recorder needs of each HealthDemo: a new dict on every event, never
-    changed in place, so that a metrics scrape can read the statuses from another thread."""
-    meta = body["metadata"]
-    slim = {
-        "metadata": {
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": uid,
-            "generation": meta.get("generation", 1),
-            "resourceVersion": meta.get("resourceVersion"),
-        },
-        "spec": dict(body.get("spec") or {}),
-        "status": dict(body.get("status") or {}),
-    }
-    return {uid: slim}
-
-
-@kopf.index("v1", "pods", labels=OUR_PODS)
-async def pods_by_owner(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
-    view = pod_view(body)
-    return {view.owner_uid: view} if view.owner_uid else None
-
-
-@kopf.index("v1", "pods", labels=OUR_PODS)
-async def owner_by_pod(body: kopf.Body, uid: str, **_: Any) -> dict[str, str] | None:
-    """Pod UID → HealthDemo UID, so an Event finds its HealthDemo without a scan."""
-    owner = owner_uid(body.get("metadata") or {})
-    return {uid: owner} if owner else None
-
-
-def _kubelet_event_about_our_pod(body: kopf.Body, **_: Any) -> bool:
-    """The server sends only the kubelet's Events about Pods; the name says whether the Pod is
-    ours. Every one of them is kept (as a slim view): they all count against its Event budget."""
-    return str(involved(body).get("name", "")).endswith(names.POD_SUFFIX)
-
-
-@kopf.index(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
-async def container_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
-    view = event_view(body)
-    return {view.pod_uid: view}
-
-
-@kopf.index(*POD_EVENTS, when=_kubelet_event_about_our_pod)
-async def pod_events_by_pod(body: kopf.Body, **_: Any) -> dict[str, Any]:
-    view = event_view(body)
-    return {view.pod_uid: view}
+# -- 2. the controller -------------------------------------------------------------------
 
 
 @kopf.on.startup()
-async def start_controller(memo: kopf.Memo, **indexes: Any) -> None:
-    """Kopf hands the (still empty) indexes to startup handlers; the controller keeps them."""
+async def start_controller(memo: kopf.Memo, **_: Any) -> None:
     memo.metrics = metrics.OperatorMetrics()
-    memo.controller = Controller(
-        healthdemos=indexes["healthdemos"],
-        pods=indexes["pods_by_owner"],
-        events=Joined(indexes["container_events_by_pod"], indexes["pod_events_by_pod"]),
+    memo.controller = controller = Controller(
         kube_factory=functools.partial(Kube, kubelet_tls_verify=memo.settings.kubelet_tls_verify),
         poll_seconds=memo.settings.kubelet_poll_seconds,
         on_reconciled=memo.metrics.reconcile_seconds.observe,
     )
-    await memo.controller.start()
+    memo.peering_gate = PeeringGate(pause=controller.active.clear, resume=controller.active.set)
+    memo.peering_gate.install()
+    await controller.start()
 
 
 @kopf.on.cleanup()
 async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
+    memo.peering_gate.remove()
     await memo.controller.stop()
 
 
@@ -184,58 +117,36 @@ async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     }
 
 
-# -- 3. watching: note the change, let the controller do the work ------------------------------
+# -- 3. watching HealthDemos --------------------------------------------------------------
 
 
 @kopf.on.event(*HEALTHDEMOS)
-async def healthdemo_changed(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
+async def healthdemo_changed(
+    type: str | None, body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any
+) -> None:
     controller: Controller = memo.controller
     if type == "DELETED":
-        controller.forget(uid)  # its Pod goes by garbage collection (ownerReference)
+        controller.healthdemo_deleted(uid)
     else:
-        # At once: a new HealthDemo waits for its Pod (the coalescing window is for bursts of
-        # Pod and Event updates, which a HealthDemo does not have).
-        controller.enqueue(uid, delay=0)
-
-
-@kopf.on.event("v1", "pods", labels=OUR_PODS)
-async def pod_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    controller: Controller = memo.controller
-    view = pod_view(body)
-    if type == "DELETED":
-        # Its last status still counts; the reconcile also brings a missing Pod back.
-        controller.pod_deleted(view)
-    else:
-        controller.pod_changed(view)
-
-
-@kopf.on.event(*CONTAINER_EVENTS, when=_kubelet_event_about_our_pod)
-@kopf.on.event(*POD_EVENTS, when=_kubelet_event_about_our_pod)
-async def kubelet_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    controller: Controller = memo.controller
-    owner_by_pod: kopf.Index[str, str] = kwargs["owner_by_pod"]
-    pod_uid = str(involved(body).get("uid", ""))
-    for owner in owner_by_pod.get(pod_uid, ()):
-        controller.enqueue(owner)
+        controller.healthdemo_changed(HealthDemo.of(body))
 
 
 # -- 4. metrics: Prometheus reads the statuses through us --------------------------------------
 
 
 @kopf.on.startup()
-async def serve_metrics(memo: kopf.Memo, **indexes: Any) -> None:
+async def serve_metrics(memo: kopf.Memo, **_: Any) -> None:
     """/metrics on HEALTHDEMO_METRICS_PORT (9090; 0 = none). Each scrape reads the totals from
-    the statuses in the index: exact, and the same after an operator restart."""
+    the statuses the controller holds: exact, and the same after an operator restart."""
     memo.metrics_server = None
     controller: Controller = memo.controller
-    healthdemos = indexes["healthdemos"]
     port = memo.settings.metrics_port
     try:
         if port:
             memo.metrics_server = await metrics.serve(
                 port,
                 lambda: memo.metrics.scrape(
-                    healthdemos,
+                    controller.healthdemos.values(),
                     queue_depth=len(controller.queue),
                     reconcile_errors=controller.stats.errors,
                 ),

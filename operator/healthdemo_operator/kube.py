@@ -26,6 +26,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from healthdemo_operator import __version__, names
+from healthdemo_operator.healthdemo import HealthDemo
 
 __all__ = ["ApiException", "Kube", "KubeletRefused", "one_line"]
 
@@ -202,21 +203,12 @@ class Kube:
 
     # -- Events --------------------------------------------------------------------------------
 
-    def post_event(
-        self, owner: Mapping[str, Any], event_type: str, reason: str, message: str
-    ) -> None:
+    def post_event(self, about: HealthDemo, event_type: str, reason: str, message: str) -> None:
         """A core/v1 Event about a HealthDemo, visible in `kubectl describe healthdemo`."""
-        meta = owner["metadata"]
         now = _now()
         body = {
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": names.API_VERSION,
-                "kind": names.KIND,
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-            },
+            "metadata": {"generateName": f"{about.name}.", "namespace": about.namespace},
+            "involvedObject": about.reference,
             "type": event_type,
             "reason": reason,
             "message": message[:MAX_MESSAGE],
@@ -228,5 +220,5 @@ class Kube:
             "count": 1,
         }
         self._call(
-            "POST", "/api/v1/namespaces/{namespace}/events", body=body, namespace=meta["namespace"]
+            "POST", "/api/v1/namespaces/{namespace}/events", body=body, namespace=about.namespace
         )

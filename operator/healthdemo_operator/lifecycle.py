@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from healthdemo_operator import podspec
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.observations import PodView, current_pod, pod_view
 
@@ -33,14 +33,12 @@ class Plan:
     message: str = ""
 
 
-def plan(healthdemo: Mapping[str, Any], pods: Sequence[PodView]) -> Plan:
+def plan(healthdemo: HealthDemo, pods: Sequence[PodView]) -> Plan:
     """The next step towards the Pod the HealthDemo asks for, from the watched Pods alone."""
-    meta = healthdemo["metadata"]
-    problems = podspec.validate(meta["name"], podspec.effective(healthdemo.get("spec")))
-    if problems:
-        return Plan(Action.INVALID, message="; ".join(problems))
+    if healthdemo.problems:
+        return Plan(Action.INVALID, message="; ".join(healthdemo.problems))
     live = current_pod(pods)
-    generation = int(meta.get("generation") or 1)
+    generation = healthdemo.generation
     if live is not None:
         if live.generation is None or live.generation == generation:
             return Plan(Action.KEEP, live)
@@ -51,7 +49,7 @@ def plan(healthdemo: Mapping[str, Any], pods: Sequence[PodView]) -> Plan:
             f"immutable on a Pod, so Pod {live.name} is being replaced",
         )
     if any(p.deleting and not p.gone for p in pods):
-        return Plan(Action.WAIT, message=f"waiting for Pod {podspec.pod_name(meta['name'])} to go")
+        return Plan(Action.WAIT, message=f"waiting for Pod {healthdemo.pod_name} to go")
     return Plan(Action.CREATE)
 
 
@@ -76,28 +74,27 @@ def _namespace_terminating(exc: ApiException) -> bool:
     return any(c.get("reason") == "NamespaceTerminating" for c in details.get("causes") or [])
 
 
-def create(kube: Kube, healthdemo: Mapping[str, Any], *, look_first: bool = False) -> Result:
+def create(kube: Kube, healthdemo: HealthDemo, *, look_first: bool = False) -> Result:
     """Create the Pod; on a name conflict, find out whose Pod holds the name.
 
     Creating first saves a round trip where it counts, between `kubectl apply` and the Pod;
     `look_first` (a squatter held the name last time) reads first, as a squatter usually stays.
     """
-    meta = healthdemo["metadata"]
-    name = podspec.pod_name(meta["name"])
-    existing = kube.read_pod(meta["namespace"], name) if look_first else None
+    name, namespace = healthdemo.pod_name, healthdemo.namespace
+    existing = kube.read_pod(namespace, name) if look_first else None
     if existing is None:
         try:
             kube.create_pod(podspec.build_pod(healthdemo))
             return Result(Outcome.CREATED, f"created Pod {name}")
         except ApiException as exc:
             if exc.status == 403 and _namespace_terminating(exc):
-                return Result(Outcome.CLOSING, f"namespace {meta['namespace']} is terminating")
+                return Result(Outcome.CLOSING, f"namespace {namespace} is terminating")
             if exc.status != 409:
                 raise
-        existing = kube.read_pod(meta["namespace"], name)
+        existing = kube.read_pod(namespace, name)
         if existing is None:  # deleted in between: the next attempt creates it
             return Result(Outcome.EXISTS, f"Pod {name} was just deleted")
-    if pod_view(existing).owner_uid != meta["uid"]:
+    if pod_view(existing).owner_uid != healthdemo.uid:
         return Result(
             Outcome.TAKEN,
             f"a Pod named {name} already exists and is not owned by this HealthDemo; delete or "
@@ -106,7 +103,7 @@ def create(kube: Kube, healthdemo: Mapping[str, Any], *, look_first: bool = Fals
     return Result(Outcome.EXISTS, f"Pod {name} exists")
 
 
-def replace(kube: Kube, healthdemo: Mapping[str, Any], pod: PodView) -> None:
+def replace(kube: Kube, healthdemo: HealthDemo, pod: PodView) -> None:
     """Delete exactly that outdated Pod (a UID precondition: never a newer one); its deletion
     event brings the next step, the new Pod."""
-    kube.delete_pod(healthdemo["metadata"]["namespace"], pod.name, pod.uid)
+    kube.delete_pod(healthdemo.namespace, pod.name, pod.uid)

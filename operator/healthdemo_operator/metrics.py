@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import Histogram, generate_latest
@@ -36,6 +36,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.process_collector import ProcessCollector
 
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.history import RECOVERY_BUCKETS, bucket_key
 from healthdemo_operator.restarts import REASONS
 
@@ -73,14 +74,14 @@ class Recorded:
     recovery_sum: float
 
     @classmethod
-    def of(cls, body: Mapping[str, Any]) -> Recorded:
-        meta, status = body["metadata"], body.get("status") or {}
+    def of(cls, healthdemo: HealthDemo) -> Recorded:
+        status = healthdemo.status
         reasons = status.get("restartReasons") or {}
         recovery = status.get("recovery") or {}
         buckets = recovery.get("buckets") or {}
         return cls(
-            namespace=meta["namespace"],
-            name=meta["name"],
+            namespace=healthdemo.namespace,
+            name=healthdemo.name,
             # Every reason from the start, so that a first restart is an increase from 0 (a
             # series that appears at 1 shows no increase in PromQL's rate and increase).
             restarts={reason: int(reasons.get(reason) or 0) for reason in (*REASONS, *reasons)},
@@ -97,7 +98,7 @@ class Recorded:
 class Scrape:
     """What one scrape shows: taken in the event loop, read and formatted in another thread."""
 
-    healthdemos: list[Mapping[str, Any]]  # the index's bodies (replaced, never changed)
+    healthdemos: list[HealthDemo]  # the cache's views (replaced, never changed)
     queue_depth: int
     reconcile_errors: int
     process: tuple[Collector, ...] = ()  # thread-safe collectors: durations, process_*
@@ -122,8 +123,8 @@ class Scrape:
             labels=labels,
         )
         bounds = [repr(float(b)) for b in RECOVERY_BUCKETS]  # le="2.5", as Go prints it
-        for body in self.healthdemos:
-            demo = Recorded.of(body)
+        for healthdemo in self.healthdemos:
+            demo = Recorded.of(healthdemo)
             names = [demo.namespace, demo.name]
             for reason, count in demo.restarts.items():
                 restarts.add_metric([*names, reason], count)
@@ -165,15 +166,14 @@ class OperatorMetrics:
 
     def scrape(
         self,
-        healthdemos: Mapping[str, Iterable[Mapping[str, Any]]],
+        healthdemos: Iterable[HealthDemo],
         *,
         queue_depth: int,
         reconcile_errors: int,
     ) -> Scrape:
-        """Take what a scrape shows (the `healthdemos` index: UID → bodies); in the event loop,
-        where the index and the queue change."""
+        """Take what a scrape shows; in the event loop, where the cache and the queue change."""
         return Scrape(
-            healthdemos=[body for bodies in healthdemos.values() for body in bodies],
+            healthdemos=list(healthdemos),
             queue_depth=queue_depth,
             reconcile_errors=reconcile_errors,
             process=(self.reconcile_seconds, self.process),

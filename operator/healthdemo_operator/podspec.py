@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthdemo_operator import names
+
+if TYPE_CHECKING:
+    from healthdemo_operator.healthdemo import HealthDemo
 
 # The CRD applies the same defaults server-side (a test keeps the two in step); applying them
 # here too keeps the operator correct if an older CRD without defaults is installed.
@@ -100,9 +103,9 @@ def pod_name(healthdemo_name: str) -> str:
 
 
 def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
-    """What is wrong with a HealthDemo that the API server accepted; empty when it is fine."""
+    """What is wrong with a HealthDemo that the API server accepted; empty when it is fine.
+    `spec` is effective (defaults filled in)."""
     problems = []
-    spec = effective(spec)
     name = pod_name(healthdemo_name)
     if len(name) > MAX_NAME:
         problems.append(
@@ -203,11 +206,10 @@ def _resources(given: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: dict(given[key]) for key in ("requests", "limits") if given.get(key)}
 
 
-def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
-    """The Pod for a HealthDemo body: owned by it, probes exactly as its spec says, and passing
+def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
+    """The Pod for a HealthDemo: owned by it, probes exactly as its spec says, and passing
     Pod Security "restricted"."""
-    meta = healthdemo["metadata"]
-    spec = effective(healthdemo.get("spec"))
+    spec = healthdemo.spec
     port = spec["port"]
     container: dict[str, Any] = {
         "name": names.CONTAINER_NAME,
@@ -250,23 +252,23 @@ def build_pod(healthdemo: Mapping[str, Any]) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": pod_name(meta["name"]),
-            "namespace": meta["namespace"],
+            "name": healthdemo.pod_name,
+            "namespace": healthdemo.namespace,
             "labels": {
                 names.LABEL_NAME: names.APP_NAME,
                 names.LABEL_MANAGED_BY: names.COMPONENT,
-                names.LABEL_OWNER_UID: meta["uid"],
+                names.LABEL_OWNER_UID: healthdemo.uid,
             },
             "annotations": {
-                names.ANNOTATION_GENERATION: str(meta.get("generation", 1)),
-                names.ANNOTATION_OWNER_NAME: meta["name"],
+                names.ANNOTATION_GENERATION: str(healthdemo.generation),
+                names.ANNOTATION_OWNER_NAME: healthdemo.name,
             },
             "ownerReferences": [
                 {
                     "apiVersion": names.API_VERSION,
                     "kind": names.KIND,
-                    "name": meta["name"],
-                    "uid": meta["uid"],
+                    "name": healthdemo.name,
+                    "uid": healthdemo.uid,
                     "controller": True,
                     # True would need update on healthdemos/finalizers where the
                     # OwnerReferencesPermissionEnforcement admission plugin runs.

@@ -3,10 +3,11 @@ forgetting a HealthDemo is one `del` and no fact can outlive the others."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.ledger import Ledger
 from healthdemo_operator.observations import EventView, PodView, Readiness
 from healthdemo_operator.phase import Problem
@@ -22,12 +23,10 @@ class Baseline:
     resource_version: str
 
     @classmethod
-    def of(cls, body: Mapping[str, Any], events: Iterable[EventView]) -> Baseline:
-        status = dict(body.get("status") or {})
+    def of(cls, healthdemo: HealthDemo, events: Iterable[EventView]) -> Baseline:
+        status = dict(healthdemo.status)
         return cls(
-            status,
-            Ledger.load(status.get("accounting"), events),
-            body["metadata"]["resourceVersion"],
+            status, Ledger.load(status.get("accounting"), events), healthdemo.resource_version
         )
 
 

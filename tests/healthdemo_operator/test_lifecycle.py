@@ -6,38 +6,43 @@ import dataclasses
 from typing import Any
 
 from healthdemo_operator import podspec
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.lifecycle import Action, plan
 from healthdemo_operator.observations import PodView, pod_view
 
 from .test_podspec import healthdemo
 
 
+def demo() -> HealthDemo:
+    return HealthDemo.of(healthdemo())
+
+
 def our_pod(generation: int = 3, **meta: Any) -> PodView:
     """Our Pod as the watch delivers it, built from that generation of the HealthDemo."""
     body = healthdemo()
     body["metadata"]["generation"] = generation
-    pod = podspec.build_pod(body)
+    pod = podspec.build_pod(HealthDemo.of(body))
     pod["metadata"].update({"uid": f"pod-{generation}", **meta})
     return pod_view(pod)
 
 
 def test_no_pod_is_created() -> None:
-    assert plan(healthdemo(), []).action is Action.CREATE
+    assert plan(demo(), []).action is Action.CREATE
 
 
 def test_a_current_pod_is_kept_without_a_request() -> None:
-    step = plan(healthdemo(), [our_pod(3)])
+    step = plan(demo(), [our_pod(3)])
     assert step.action is Action.KEEP
     assert step.pod is not None and step.pod.uid == "pod-3"
 
 
 def test_a_pod_without_the_generation_annotation_is_kept() -> None:
     pod = dataclasses.replace(our_pod(3), generation=None)
-    assert plan(healthdemo(), [pod]).action is Action.KEEP
+    assert plan(demo(), [pod]).action is Action.KEEP
 
 
 def test_a_pod_from_an_older_spec_is_replaced_and_says_why() -> None:
-    step = plan(healthdemo(), [our_pod(2)])
+    step = plan(demo(), [our_pod(2)])
     assert step.action is Action.REPLACE
     assert step.pod is not None and step.pod.uid == "pod-2"
     assert "generation 2 → 3" in step.message
@@ -46,25 +51,28 @@ def test_a_pod_from_an_older_spec_is_replaced_and_says_why() -> None:
 
 def test_a_terminating_pod_is_waited_for() -> None:
     going = our_pod(2, deletionTimestamp="2026-12-04T10:00:00Z")
-    step = plan(healthdemo(), [going])
+    step = plan(demo(), [going])
     assert step.action is Action.WAIT
     assert "demo-webapp" in step.message
 
 
 def test_a_deleted_pod_is_created_again() -> None:
     gone = dataclasses.replace(our_pod(3), gone=True)
-    assert plan(healthdemo(), [gone]).action is Action.CREATE
+    assert plan(demo(), [gone]).action is Action.CREATE
 
 
 def test_the_live_pod_wins_over_a_terminating_one() -> None:
     going = our_pod(2, deletionTimestamp="2026-12-04T10:00:00Z")
-    step = plan(healthdemo(), [going, our_pod(3)])
+    step = plan(demo(), [going, our_pod(3)])
     assert step.action is Action.KEEP
 
 
 def test_an_invalid_spec_makes_no_pod_and_says_what_is_wrong() -> None:
-    step = plan(healthdemo({"image": "Bad Image"}), [])
+    step = plan(HealthDemo.of(healthdemo({"image": "Bad Image"})), [])
     assert step.action is Action.INVALID
     assert "spec.image 'Bad Image' is not a valid image reference" in step.message
     # Also when an older Pod runs: it is left alone until the spec is fixed.
-    assert plan(healthdemo({"image": "Bad Image"}), [our_pod(2)]).action is Action.INVALID
+    assert (
+        plan(HealthDemo.of(healthdemo({"image": "Bad Image"})), [our_pod(2)]).action
+        is Action.INVALID
+    )

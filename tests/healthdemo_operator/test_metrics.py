@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from healthdemo_operator import metrics
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.metrics import OperatorMetrics
 from healthdemo_operator.restarts import REASONS
 from prometheus_client import generate_latest
@@ -26,12 +27,13 @@ def body(name: str, status: dict[str, Any], namespace: str = "shop") -> dict[str
     return {"metadata": meta, "spec": {}, "status": status}
 
 
-def index(*bodies: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    return {b["metadata"]["uid"]: [b] for b in bodies}
+def index(*bodies: dict[str, Any]) -> list[HealthDemo]:
+    """The controller's HealthDemos, as Kopf's watch delivered these bodies."""
+    return [HealthDemo.of(b) for b in bodies]
 
 
 def scrape(
-    healthdemos: dict[str, list[dict[str, Any]]],
+    healthdemos: list[HealthDemo],
     operator: OperatorMetrics | None = None,
     *,
     queue_depth: int = 0,
@@ -103,9 +105,9 @@ def test_the_recovery_histogram_is_the_one_in_the_status() -> None:
 def test_a_restarted_operator_shows_the_same_counters() -> None:
     """A new process (new metrics, the statuses read back from the API server as JSON): every
     series per HealthDemo is the same, none reset, none doubled."""
-    statuses = index(body("demo", restarted_status()), body("crashy", CRASHY))
-    before = scrape(statuses, reconcile_errors=3)
-    again = scrape(json.loads(json.dumps(statuses)))
+    bodies = [body("demo", restarted_status()), body("crashy", CRASHY)]
+    before = scrape(index(*bodies), reconcile_errors=3)
+    again = scrape(index(*json.loads(json.dumps(bodies))))
     per_healthdemo = {
         key: value for key, value in before.samples.items() if ("healthdemo", "demo") in key[1]
         or ("healthdemo", "crashy") in key[1]
@@ -131,7 +133,7 @@ def test_the_process_metrics() -> None:
     operator = OperatorMetrics()
     operator.reconcile_seconds.observe(0.003)
     operator.reconcile_seconds.observe(0.2)
-    scraped = scrape({}, operator, queue_depth=7, reconcile_errors=2)
+    scraped = scrape([], operator, queue_depth=7, reconcile_errors=2)
     assert scraped("healthdemo_operator_reconcile_duration_seconds_count") == 2
     assert scraped("healthdemo_operator_reconcile_duration_seconds_bucket", le="0.005") == 1
     assert scraped("healthdemo_operator_reconcile_errors_total") == 2
@@ -152,7 +154,7 @@ def test_served_over_http_in_the_format_the_scraper_asks_for() -> None:
     url = f"http://127.0.0.1:{port}/metrics"
 
     def empty() -> metrics.Scrape:
-        return operator.scrape({}, queue_depth=0, reconcile_errors=0)
+        return operator.scrape([], queue_depth=0, reconcile_errors=0)
 
     async def scenario() -> None:
         runner = await metrics.serve(

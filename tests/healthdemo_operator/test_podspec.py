@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_operator import podspec
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.observations import pod_view
 
 from webapp import config
@@ -24,6 +25,11 @@ def healthdemo(spec: dict[str, Any] | None = None, name: str = "demo") -> dict[s
     }
 
 
+def build(spec: dict[str, Any] | None = None, name: str = "demo") -> dict[str, Any]:
+    """The Pod for `healthdemo(spec, name)`, as the controller builds it."""
+    return podspec.build_pod(HealthDemo.of(healthdemo(spec, name)))
+
+
 def container(pod: dict[str, Any]) -> dict[str, Any]:
     (only,) = pod["spec"]["containers"]
     result: dict[str, Any] = only
@@ -31,7 +37,7 @@ def container(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_defaults_give_the_seed_pod() -> None:
-    pod = podspec.build_pod(healthdemo())
+    pod = build()
     assert pod["metadata"]["name"] == "demo-webapp"
     assert pod["metadata"]["namespace"] == "team-a"
     c = container(pod)
@@ -60,21 +66,19 @@ def test_defaults_give_the_seed_pod() -> None:
 
 
 def test_probes_are_exactly_as_asked() -> None:
-    pod = podspec.build_pod(
-        healthdemo(
-            {
-                "port": 8080,
-                "livenessProbe": {
-                    "path": "/live",
-                    "initialDelaySeconds": 2,
-                    "periodSeconds": 1,
-                    "timeoutSeconds": 2,
-                    "failureThreshold": 5,
-                    "terminationGracePeriodSeconds": 3,
-                },
-                "readinessProbe": {"periodSeconds": 2, "successThreshold": 2},
-            }
-        )
+    pod = build(
+        {
+            "port": 8080,
+            "livenessProbe": {
+                "path": "/live",
+                "initialDelaySeconds": 2,
+                "periodSeconds": 1,
+                "timeoutSeconds": 2,
+                "failureThreshold": 5,
+                "terminationGracePeriodSeconds": 3,
+            },
+            "readinessProbe": {"periodSeconds": 2, "successThreshold": 2},
+        }
     )
     c = container(pod)
     assert c["livenessProbe"] == {
@@ -101,7 +105,7 @@ def test_probes_are_exactly_as_asked() -> None:
 
 
 def test_pod_is_owned_labelled_and_remembers_its_generation() -> None:
-    meta = podspec.build_pod(healthdemo())["metadata"]
+    meta = build()["metadata"]
     assert meta["ownerReferences"] == [
         {
             "apiVersion": "demo.example.com/v1",
@@ -118,12 +122,12 @@ def test_pod_is_owned_labelled_and_remembers_its_generation() -> None:
         "demo.example.com/healthdemo-uid": "uid-1",
     }
     assert meta["annotations"]["demo.example.com/generation"] == "3"
-    assert pod_view(podspec.build_pod(healthdemo())).owner_uid == "uid-1"
-    assert pod_view(podspec.build_pod(healthdemo())).generation == 3
+    assert pod_view(build()).owner_uid == "uid-1"
+    assert pod_view(build()).generation == 3
 
 
 def test_pod_passes_pod_security_restricted() -> None:
-    pod = podspec.build_pod(healthdemo())
+    pod = build()
     security = pod["spec"]["securityContext"]
     assert security["runAsNonRoot"] is True
     assert security["runAsUser"] == 10001
@@ -149,7 +153,7 @@ def test_pod_passes_pod_security_restricted() -> None:
     ],
 )
 def test_valid_images(image: str) -> None:
-    assert podspec.validate("demo", {"image": image}) == []
+    assert podspec.validate("demo", podspec.effective({"image": image})) == []
 
 
 @pytest.mark.parametrize(
@@ -164,25 +168,27 @@ def test_valid_images(image: str) -> None:
     ],
 )
 def test_invalid_images(image: str, fragment: str) -> None:
-    (problem,) = podspec.validate("demo", {"image": image})
+    (problem,) = podspec.validate("demo", podspec.effective({"image": image}))
     assert fragment in problem
 
 
 def test_name_too_long_for_a_pod() -> None:
-    (problem,) = podspec.validate("a" * 250, {"image": "flask-webapp"})
+    (problem,) = podspec.validate("a" * 250, podspec.effective({"image": "flask-webapp"}))
     assert "would be 257 characters, over the 253" in problem
     assert "at most 246" in problem
-    assert podspec.validate("a" * 246, {"image": "flask-webapp"}) == []
+    assert podspec.validate("a" * 246, podspec.effective({"image": "flask-webapp"})) == []
 
 
 def test_probe_rules_the_schema_also_enforces() -> None:
     problems = podspec.validate(
         "demo",
-        {
-            "image": "flask-webapp",
-            "livenessProbe": {"successThreshold": 2},
-            "readinessProbe": {"terminationGracePeriodSeconds": 5},
-        },
+        podspec.effective(
+            {
+                "image": "flask-webapp",
+                "livenessProbe": {"successThreshold": 2},
+                "readinessProbe": {"terminationGracePeriodSeconds": 5},
+            }
+        ),
     )
     assert problems == [
         "spec.livenessProbe.successThreshold must be 1 (a Kubernetes rule)",
@@ -238,13 +244,13 @@ def test_each_handler_is_passed_as_kubernetes_names_it(
     given: dict[str, Any], built: dict[str, Any]
 ) -> None:
     for name in podspec.PROBES:
-        probe = container(podspec.build_pod(healthdemo({name: given})))[name]
+        probe = container(build({name: given}))[name]
         assert {k: v for k, v in probe.items() if k in podspec.HANDLERS} == built
         assert podspec.validate("demo", podspec.effective({name: given})) == []
 
 
 def test_startup_probe_defaults_and_delay() -> None:
-    c = container(podspec.build_pod(healthdemo({"startupProbe": {}, "startupDelaySeconds": 20})))
+    c = container(build({"startupProbe": {}, "startupDelaySeconds": 20}))
     assert c["startupProbe"] == {
         "httpGet": {"path": "/startupz", "port": 5000, "scheme": "HTTP"},
         "initialDelaySeconds": 0,
@@ -260,14 +266,14 @@ def test_startup_probe_defaults_and_delay() -> None:
 @pytest.mark.parametrize(("given", "env"), [({}, "enabled"), ({"faults": "disabled"}, "disabled")])
 def test_faults_switch_reaches_the_webapp(given: dict[str, Any], env: str) -> None:
     """spec.faults: disabled makes the webapp answer 403 on /start-failing & co."""
-    c = container(podspec.build_pod(healthdemo(given)))
+    c = container(build(given))
     assert {e["name"]: e["value"] for e in c["env"]}["WEBAPP_FAULTS"] == env
     assert env in config.FAULT_MODES  # a mode the webapp knows
 
 
 def test_resources_pass_through() -> None:
     resources = {"requests": {"memory": "32Mi"}, "limits": {"memory": "64Mi", "cpu": "500m"}}
-    c = container(podspec.build_pod(healthdemo({"resources": resources})))
+    c = container(build({"resources": resources}))
     assert c["resources"] == resources
 
 
@@ -304,5 +310,5 @@ def test_bad_probes_are_reported(spec: dict[str, Any], fragment: str) -> None:
 )
 def test_every_example_is_valid(example: Path) -> None:
     body = yaml.safe_load(example.read_text())
-    assert podspec.validate(body["metadata"]["name"], body["spec"]) == []
+    assert podspec.validate(body["metadata"]["name"], podspec.effective(body["spec"])) == []
     assert example.read_text().startswith("# Lesson: ")  # says what to do and what to watch

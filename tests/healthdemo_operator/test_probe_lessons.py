@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from healthdemo_operator import expected, podspec, restarts
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.journal import ContainerEnd
 from healthdemo_operator.observations import Termination, pod_view
 
@@ -30,7 +31,7 @@ def test_oom_is_known_from_the_journal_for_every_restart() -> None:
 def test_the_pod_view_knows_its_startup_probe() -> None:
     def pod(spec: dict[str, object]) -> dict[str, object]:
         hd = {"metadata": {"name": "d", "namespace": "n", "uid": "u"}, "spec": spec}
-        return podspec.build_pod(hd)
+        return podspec.build_pod(HealthDemo.of(hd))
 
     assert pod_view(pod({})).startup_threshold is None
     assert pod_view(pod({"startupProbe": {"failureThreshold": 12}})).startup_threshold == 12
