@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 IMAGE_HINT = (
-    "If you built the image locally: on minikube build it inside minikube's Docker "
-    "(`eval $(minikube docker-env)`, then `docker build -t {image} .`); on kind run "
+    "If you built the image locally: on minikube build it inside minikube "
+    "(`minikube image build -t {image} .`, whatever its container runtime); on kind run "
     "`kind load docker-image {image}`; and keep imagePullPolicy IfNotPresent or Never."
 )

@@ -326,7 +326,7 @@ def test_image_pull_error_is_reported_with_the_fix(
         what="ImagePullError",
     )
     healthy = {c["type"]: c for c in failed["conditions"]}["Healthy"]
-    assert "eval $(minikube docker-env)" in healthy["message"]
+    assert "minikube image build -t never-built:latest ." in healthy["message"]
     assert "kind load docker-image never-built:latest" in healthy["message"]
 
 

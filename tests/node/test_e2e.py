@@ -150,7 +150,7 @@ def test_an_image_never_built_says_how_to_fix_it(deployed: Cluster, namespace: s
     demo = start_demo(deployed, namespace, "unbuilt", image="never-built:latest")
     failed = demo.until(lambda s: s.get("phase") == "ImagePullError", "ImagePullError", timeout=90)
     healthy = {c["type"]: c for c in failed["conditions"]}["Healthy"]
-    assert "eval $(minikube docker-env)" in healthy["message"]
+    assert "minikube image build -t never-built:latest ." in healthy["message"]
     assert "kind load docker-image never-built:latest" in healthy["message"]
 
 
