@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from healthdemo_sandbox.controlplane import ControlPlane, users
 from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.paths import ROOT
 from kubernetes import client, watch
+from prometheus_client.parser import text_string_to_metric_families
 
 # Run as a script, bench/ is no package: its peers are found from the repository's root.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -265,16 +267,33 @@ class Contender:
         return self.process.pid or 0
 
     def settle(self, healthdemos: int, quiet_s: float = 2.0) -> float:
-        """Seconds until settled: our recorder's own counters (reconciled every HealthDemo,
-        nothing queued) where /healthz has them, then no request for `quiet_s`."""
+        """Seconds until settled: where the operator counts its reconciles (ours, in /metrics:
+        served fresh, unlike Kopf's /healthz, which caches its probes for 10 s), until it has
+        reconciled every HealthDemo and nothing is queued; then no request for `quiet_s`."""
         start = time.monotonic()
-        stats = (self.process.health() or {}).get("recorder")
-        while isinstance(stats, dict) and "reconciles" in stats:
-            if stats.get("reconciles", 0) >= healthdemos and stats.get("queued", 1) == 0:
-                break
-            time.sleep(0.2)
-            stats = (self.process.health() or {}).get("recorder")
+        while (progress := self.progress()) is not None:
+            reconciles, queued = progress
+            if reconciles >= healthdemos and queued == 0:
+                # ...and its last request: after the one that settled it, if any came later
+                return time.monotonic() - start + self.audit.wait_quiet(quiet_s)
+            time.sleep(0.05)
         return time.monotonic() - start + self.audit.wait_quiet(quiet_s)
+
+    def progress(self) -> tuple[int, int] | None:
+        """(reconciles, queued) from our operator's /metrics; None for a peer."""
+        url = getattr(self.process, "metrics_url", None)
+        if url is None:
+            return None
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return (0, 1)  # not serving yet
+        samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+        return (
+            int(samples.get("healthdemo_operator_reconcile_duration_seconds_count", 0)),
+            int(samples.get("healthdemo_operator_workqueue_depth", 1)),
+        )
 
 
 @dataclass

@@ -126,14 +126,17 @@ class Controller:
             self._note_departed(before)
 
     def _note_ready(self, view: PodView) -> None:
-        """Note the Pod's Ready state (a reconcile sees only the newest), and reconcile."""
+        """Note the Pod's Ready state (a reconcile sees only the newest), and reconcile at once:
+        the Pod status is what a restart, a readiness change or a crash loop shows in; the
+        Events that come before it (the kubelet's Killing, Unhealthy) wait for it in the
+        coalescing window, so that one write tells both."""
         if view.owner_uid:
             tracked = self.tracked.setdefault(view.owner_uid, Tracked())
             seen = tracked.ready_seen.setdefault(view.uid, [])
             state = readiness_of(view)
             if not seen or seen[-1] != state:
                 seen.append(state)
-            self.enqueue(view.owner_uid)
+            self.enqueue(view.owner_uid, AT_ONCE)
 
     def _note_departed(self, view: PodView) -> None:
         """Keep a deleted Pod's last status until its restarts are recorded."""
@@ -213,6 +216,11 @@ class Controller:
         while True:
             uid = await self.queue.get()
             await self.active.wait()
+            if uid not in self.healthdemos:
+                # Its Pod or an Event came first (Kopf may still be listing HealthDemos): its
+                # own event brings it; a deleted one was forgotten when Kopf said so.
+                self.queue.done(uid)
+                continue
             started = time.monotonic()
             try:
                 again = await self.reconcile(uid)
@@ -247,7 +255,6 @@ class Controller:
         Returns when to look again (seconds), or None: when something changes."""
         healthdemo = self.healthdemos.get(uid)
         if healthdemo is None:
-            self.healthdemo_deleted(uid)
             return None
         self.stats.reconciles += 1
         tracked = self.tracked.setdefault(uid, Tracked())

@@ -24,7 +24,7 @@ from healthdemo_operator.kube import one_line
 logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
-PAGE = 500
+PAGE = 100
 WATCH_SECONDS = 300  # the server ends each watch after this; it is started again at once
 IDLE_SECONDS = WATCH_SECONDS + 30  # no line (not even a bookmark) for this long: dead stream
 RETRY_SECONDS = (0.5, 1, 2, 5, 10)

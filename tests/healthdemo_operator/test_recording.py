@@ -336,7 +336,7 @@ def test_image_pull_error_tells_the_fix() -> None:
     assert result.status["phase"] == "ImagePullError"
     healthy = {c["type"]: c for c in result.status["conditions"]}["Healthy"]
     assert healthy["reason"] == "ImagePullError"
-    assert "eval $(minikube docker-env)" in healthy["message"]
+    assert "minikube image build -t flask-webapp:latest ." in healthy["message"]
     assert "kind load docker-image flask-webapp:latest" in healthy["message"]
     assert [n.reason for n in result.notices] == ["ImagePullError"]
     backoff = pod(
