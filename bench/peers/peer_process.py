@@ -1,7 +1,7 @@
 """A benchmark peer (bench/peers/kopf_peer.py, bench/peers/go_peer/) as a local process.
 
 Duck-types what bench/operator_bench.py uses of `LocalOperator`: `start()`, `stop()`, `kill()`,
-`pid` and `health()`. A peer has no recorder counters, so its `health()` carries none and the
+`pid` and `health()`. A peer has no controller counters, so its `health()` carries none and the
 benchmark takes "settled" to mean "the audit log shows no request from it for a while".
 """
 
@@ -90,7 +90,7 @@ class PeerProcess(ChildProcess):
         return all(check() for check in checks)
 
     def health(self) -> dict[str, Any] | None:
-        """Kopf's liveness endpoint (no recorder counters in a peer), or None."""
+        """Kopf's liveness endpoint (no controller counters in a peer), or None."""
         if self.liveness_port is None:
             return None
         try:

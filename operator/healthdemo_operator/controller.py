@@ -29,13 +29,16 @@ from healthdemo_operator.caches import Caches
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.informer import Informer
 from healthdemo_operator.kube import ApiException, Kube, one_line
-from healthdemo_operator.kubelet_counters import KubeletCounters
-from healthdemo_operator.ledger import Ledger
+from healthdemo_operator.kubelet.probe_counters import PodCounters
+from healthdemo_operator.kubelet.reader import KubeletCounters
 from healthdemo_operator.lifecycle import Action, Outcome
+from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView, PodView, readiness_of
-from healthdemo_operator.phase import Problem
-from healthdemo_operator.recording import Notice, PodCounters, Recording, record
 from healthdemo_operator.settings import Settings
+from healthdemo_operator.status.ledger import Ledger
+from healthdemo_operator.status.phase import Problem
+from healthdemo_operator.status.record import record
+from healthdemo_operator.status.recording import Notice, Recording
 from healthdemo_operator.tracked import Baseline, Tracked
 from healthdemo_operator.workqueue import WorkQueue
 
@@ -175,7 +178,7 @@ class Controller:
             if (
                 self.counters.latest(pod.node_name) is None
                 or entry is None
-                or pod.restart_count > entry.restarts
+                or pod.restart_count > entry.container(CONTAINER_NAME).restarts
                 or ((pod.deleting or pod.gone) and not entry.final)
             ):
                 fresh.add(pod.node_name)

@@ -51,8 +51,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.enabled = False
     # No on.create/on.update handlers: Kopf's per-event diff of each body is never read.
     settings.persistence.diffbase_storage = NoDiffBase()
-    # Kopf keeps a worker per object for this long after its last event; a storm of Events
-    # (each one a new object) would otherwise keep thousands of idle workers alive.
+    # Kopf keeps a worker per HealthDemo for this long after its last event, holding its last
+    # body: after a restart's listing, a thousand of them.
     settings.queueing.idle_timeout = 1.0
     # A watch stream can die silently: ask the server to end it every 5 minutes, and give up on
     # one that has been quiet for longer than that.
@@ -103,8 +103,8 @@ async def stop_controller(memo: kopf.Memo, **_: Any) -> None:
     await memo.controller.stop()
 
 
-@kopf.on.probe(id="recorder")
-async def recorder_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+@kopf.on.probe(id="controller")
+async def controller_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Shown at the --liveness endpoint: how busy the controller is."""
     controller: Controller = memo.controller
     stats = controller.stats

@@ -1,10 +1,8 @@
 """Give the allocator's free memory back to the system after a burst.
 
-A burst — the initial listing after a restart, when Kopf holds every listed HealthDemo and Pod
-at once until its indexes are complete, or a thousand HealthDemos created together — leaves
+A burst — the listings after a restart, or a thousand HealthDemos created together — leaves
 the C allocator holding freed memory it keeps for later: the process's RSS stays at the peak.
-glibc's `malloc_trim` returns what it can (about 10 MB after a restart with 1,000 HealthDemos,
-about 7 MB more when it waits for Kopf's idle workers to exit; bench/operator_bench.py);
+glibc's `malloc_trim` returns what it can (bench/operator_bench.py measures RSS after both);
 elsewhere this does nothing.
 """
 
@@ -15,8 +13,8 @@ import ctypes.util
 from collections.abc import Callable
 
 BURST = 100  # reconciles since the last trim that make a burst worth trimming after
-# After the queue drains: Kopf's per-object workers keep their last bodies until they have idled
-# for `settings.queueing.idle_timeout` (1 s, handlers.configure), and only then exit.
+# After the queue drains: Kopf's per-object workers (HealthDemos) keep their last bodies until
+# they have idled for `settings.queueing.idle_timeout` (1 s, handlers.configure), then exit.
 AFTER_BURST_S = 3.0
 
 

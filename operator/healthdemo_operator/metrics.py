@@ -37,8 +37,8 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 
 from healthdemo_operator.healthdemo import HealthDemo
-from healthdemo_operator.history import RECOVERY_BUCKETS, bucket_key
-from healthdemo_operator.restarts import REASONS
+from healthdemo_operator.status.causes import REASONS
+from healthdemo_operator.status.status import RECOVERY_BUCKETS, bucket_key
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Slim, immutable views of what the kubelet reports: a Pod's container status and its Events.
 
-Only the fields the recorder needs are kept, so 1,000 HealthDemos cost little memory, and the
-recorder never depends on the shape of a raw API object.
+Only the fields the status pipeline needs are kept, so 1,000 HealthDemos cost little memory, and the
+pipeline never depends on the shape of a raw API object.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from healthdemo_operator import journal, names
 from healthdemo_operator.journal import Journal
 from healthdemo_operator.timestamps import parse_time
 
-LIVENESS_FAILED = "Liveness probe failed"
 KUBELET = "kubelet"
 # client-go's aggregator rewrites the message of >10 similar Events within 10 minutes.
 COMBINED_PREFIX = "(combined from similar events): "
-READINESS_FAILED = "Readiness probe failed"
-STARTUP_FAILED = "Startup probe failed"
+# How the kubelet's Events begin for a failed probe, by its probe_type.
+PROBE_FAILED = {
+    "Liveness": "Liveness probe failed",
+    "Readiness": "Readiness probe failed",
+    "Startup": "Startup probe failed",
+}
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
@@ -171,19 +174,14 @@ class EventView:
     type: str = "Warning"
 
     @property
-    def is_liveness_failure(self) -> bool:
-        """Whatever the reason (Kubernetes may add reasons for failures it ignores)."""
-        return self.type == "Warning" and self.message.startswith(LIVENESS_FAILED)
-
-    @property
-    def other_probe_failed(self) -> str | None:
-        """ "Readiness" or "Startup" for a failure of that probe (the kubelet's probe_type)."""
+    def probe_failed(self) -> str | None:
+        """The probe a failure Event is about, by the kubelet's probe_type ("Liveness", ...),
+        whatever its reason (Kubernetes may add reasons for failures it ignores); else None."""
         if self.type != "Warning":
             return None
-        if self.message.startswith(READINESS_FAILED):
-            return "Readiness"
-        if self.message.startswith(STARTUP_FAILED):
-            return "Startup"
+        for probe, words in PROBE_FAILED.items():
+            if self.message.startswith(words):
+                return probe
         return None
 
     @property

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthdemo_operator.healthdemo import HealthDemo
-from healthdemo_operator.ledger import Ledger
 from healthdemo_operator.observations import EventView, PodView, Readiness
-from healthdemo_operator.phase import Problem
+from healthdemo_operator.status.ledger import Ledger
+from healthdemo_operator.status.phase import Problem
 
 
 @dataclass

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from healthdemo_operator import journal, podspec, probe_counters
-from healthdemo_operator.ledger import Ledger
+from healthdemo_operator import journal, podspec
+from healthdemo_operator.kubelet import probe_counters
+from healthdemo_operator.kubelet.probe_counters import PodCounters, ProbeCounts
 from healthdemo_operator.observations import event_view, pod_view
-from healthdemo_operator.probe_counters import ProbeCounts
-from healthdemo_operator.recording import PodCounters, Recording, record
+from healthdemo_operator.status.ledger import Ledger
+from healthdemo_operator.status.record import record
+from healthdemo_operator.status.recording import Recording
 
 from webapp.journal import Journal as WebappJournal
 
@@ -307,7 +309,8 @@ def test_a_version_1_ledger_is_not_counted_again() -> None:
     three = event(uid="ev-unhealthy", reason="Unhealthy", message=LIVENESS_500, count=3)
     status = run(v1, events=[three], counters=kubelet(4)).status
     assert status["probeFailures"] == 4
-    assert Ledger.load(status["accounting"], []).pods[POD_UID].failures == 4
+    liveness = Ledger.load(status["accounting"], []).pods[POD_UID].container().probes["Liveness"]
+    assert liveness.counted == 4
 
 
 def test_the_ledger_survives_a_round_trip_through_json() -> None:

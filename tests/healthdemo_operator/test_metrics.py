@@ -14,7 +14,7 @@ import pytest
 from healthdemo_operator import metrics
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.metrics import OperatorMetrics
-from healthdemo_operator.restarts import REASONS
+from healthdemo_operator.status.causes import REASONS
 from prometheus_client import generate_latest
 
 from ..conftest import Scraped, free_port

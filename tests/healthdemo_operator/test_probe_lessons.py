@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from healthdemo_operator import expected, podspec, restarts
+from healthdemo_operator import podspec
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.journal import ContainerEnd
 from healthdemo_operator.observations import Termination, pod_view
+from healthdemo_operator.status import causes, expected, restarts
 
 
 def end(cause: str, *, starting: bool = False) -> ContainerEnd:
@@ -16,15 +17,15 @@ def end(cause: str, *, starting: bool = False) -> ContainerEnd:
 
 def test_a_kill_while_starting_is_the_startup_probe_only_if_there_is_one() -> None:
     killed = end("sigterm", starting=True)
-    assert restarts.from_journal(killed, None, startup=True).reason == "StartupProbe"
+    assert causes.from_journal(killed, None, startup=True).reason == "StartupProbe"
     # The slow-starter lesson: without a startup probe the liveness probe killed it.
-    assert restarts.from_journal(killed, None, startup=False).reason == "LivenessProbe"
+    assert causes.from_journal(killed, None, startup=False).reason == "LivenessProbe"
     started = end("sigterm")
-    assert restarts.from_journal(started, None, startup=True).reason == "LivenessProbe"
+    assert causes.from_journal(started, None, startup=True).reason == "LivenessProbe"
 
 
 def test_oom_is_known_from_the_journal_for_every_restart() -> None:
-    verdict = restarts.from_journal(end("oom"), None, startup=False)
+    verdict = causes.from_journal(end("oom"), None, startup=False)
     assert (verdict.reason, verdict.evidence) == ("OOMKilled", "Journal")
 
 

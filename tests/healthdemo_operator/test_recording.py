@@ -6,9 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from healthdemo_operator import history, podspec
+from healthdemo_operator import podspec
 from healthdemo_operator.observations import event_view, pod_view, readiness_of
-from healthdemo_operator.recording import Problem, Recording, record
+from healthdemo_operator.status import status as history
+from healthdemo_operator.status.phase import Problem
+from healthdemo_operator.status.record import record
+from healthdemo_operator.status.recording import Recording
 
 from .kubelet_data import (
     BACKOFF,

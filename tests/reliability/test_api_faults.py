@@ -36,7 +36,7 @@ def test_operator_survives_api_faults_and_converges(
     kubelet.run_container()
     eventually(lambda: recorded().get("phase") == "Running", what="Running")
 
-    # 500s on the status write: the recorder backs off, re-reads, and writes once it can.
+    # 500s on the status write: the controller backs off, re-reads, and writes once it can.
     with proxy.fault(Rule("PATCH", status_path, status=500, times=4)) as rule:
         unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
         kubelet.aggregate(unhealthy, 2)

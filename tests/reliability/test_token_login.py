@@ -95,3 +95,5 @@ def test_operator_works_with_a_service_account_token(
     assert "watch healthdemos" in by_agent["kopf/"], "Kopf did not watch with the token"
     assert "patch healthdemos" in by_agent["healthdemo-operator/"], "status not written with it"
     assert "create pods" in by_agent["healthdemo-operator/"], "the Pod not created with it"
+    informed = {"list pods", "watch pods", "list events", "watch events"}
+    assert informed <= by_agent["healthdemo-operator/"], "the informers did not use it"

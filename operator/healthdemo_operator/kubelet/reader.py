@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import urllib3
 
-from healthdemo_operator import names, probe_counters, settings
+from healthdemo_operator import names, settings
 from healthdemo_operator.kube import ApiException, Kube, KubeletRefused
-from healthdemo_operator.probe_counters import ProbeCounts
-from healthdemo_operator.recording import PodCounters
+from healthdemo_operator.kubelet import probe_counters
+from healthdemo_operator.kubelet.probe_counters import PodCounters, ProbeCounts
 
 logger = logging.getLogger(__name__)
 

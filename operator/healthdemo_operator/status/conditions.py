@@ -8,30 +8,20 @@ from typing import Any
 
 from healthdemo_operator.hints import IMAGE_HINT
 from healthdemo_operator.observations import PodView
-from healthdemo_operator.phase import Phase, Problem
+from healthdemo_operator.status.completeness import State
+from healthdemo_operator.status.phase import Phase, Problem
+from healthdemo_operator.status.status import Condition
 from healthdemo_operator.timestamps import format_time
 
 
 def condition(
-    previous: Sequence[Mapping[str, Any]],
-    *,
-    kind: str,
-    state: tuple[str, str, str],
-    generation: int,
-    now: datetime,
-) -> dict[str, Any]:
+    previous: Sequence[Condition], *, kind: str, state: State, generation: int, now: datetime
+) -> Condition:
     """A condition whose lastTransitionTime moves only when its status changes."""
     status, reason, message = state
-    before = next((c for c in previous if c.get("type") == kind), {})
-    since = before.get("lastTransitionTime") if before.get("status") == status else None
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": since or format_time(now),
-        "observedGeneration": generation,
-    }
+    before = next((c for c in previous if c.type == kind), None)
+    since = before.last_transition_time if before and before.status == status else None
+    return Condition(kind, status, reason, message, since or format_time(now), generation)
 
 
 def conditions_for(
@@ -39,12 +29,13 @@ def conditions_for(
     *,
     pod: PodView | None,
     problem: Problem | None,
-    status: Mapping[str, Any],
+    previous: Sequence[Condition],
+    last_failure_message: str | None,
     spec: Mapping[str, Any],
     generation: int,
     now: datetime,
-) -> list[dict[str, Any]]:
-    previous = status.get("conditions") or []
+) -> list[Condition]:
+    """Ready and Healthy: the Pod's readiness, and what its liveness probe says."""
     if problem is not None:
         ready = ("False", problem.reason, problem.message)
         healthy = ("False", problem.reason, problem.message)
@@ -61,7 +52,7 @@ def conditions_for(
             "Failing": (
                 "False",
                 "LivenessProbeFailing",
-                str(status.get("lastProbeFailureMessage") or "liveness probe failing"),
+                last_failure_message or "liveness probe failing",
             ),
             "Restarting": ("False", "Restarting", "the container is restarting"),
             "CrashLoopBackOff": ("False", "CrashLoopBackOff", pod.waiting_message or ""),

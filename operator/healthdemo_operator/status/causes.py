@@ -19,14 +19,14 @@ restarts and a lower bound is visible as one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from healthdemo_operator.journal import ContainerEnd, Journal
-from healthdemo_operator.ledger import PodEntry
+from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView, PodView, Termination
-from healthdemo_operator.timestamps import format_time
+from healthdemo_operator.status.ledger import PodEntry
 
 Reason = Literal["LivenessProbe", "StartupProbe", "Crash", "OOMKilled", "Exited", "Unknown"]
 Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
@@ -90,8 +90,9 @@ def judge(
 ) -> Verdict:
     """The cause of restart number `index + 1` of `pod` (container `index` ended).
 
-    May pair a Killing Event with it (`entry.kills`): call in restart order.
+    May pair a Killing Event with it (the container's `kills`): call in restart order.
     """
+    container = entry.container(CONTAINER_NAME)
     newest = index == pod.restart_count - 1
     runtime = pod.last_termination if newest else None
     journal: Journal | None = pod.journal
@@ -106,8 +107,8 @@ def judge(
                 "Unknown", "None", "more restarts than the webapp's journal keeps happened unseen"
             )
         return Verdict("Unknown", "None", "the webapp's journal does not tell this restart")
-    if liveness_kills(pod.uid, events) > entry.kills:
-        entry.kills += 1
+    if liveness_kills(pod.uid, events) > container.kills:
+        container.kills += 1
         return Verdict("LivenessProbe", "KillingEvent")
     if runtime is not None and runtime.reason == "OOMKilled":
         return Verdict("OOMKilled", "Runtime")
@@ -123,67 +124,3 @@ def judge(
     return Verdict(
         "Unknown", "None", "not a liveness kill; the kubelet keeps only the newest restart's end"
     )
-
-
-def item_for(
-    pod: PodView,
-    index: int,
-    verdict: Verdict,
-    *,
-    threshold: int,
-    expected: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The history item of restart `index + 1` of `pod`; with `expected` (status.expected), the
-    measured seconds of a probe kill next to the probe math's."""
-    newest = index == pod.restart_count - 1
-    runtime = pod.last_termination if newest else None
-    end = pod.journal.ends.get(index) if pod.journal is not None else None
-    when = (runtime.finished_at if runtime else None) or (end.at if end else None)
-    exit_code = runtime.exit_code if runtime else (end.exit_code if end else None)
-    item: dict[str, Any] = {
-        "time": format_time(when),
-        "reason": verdict.reason,
-        "exitCode": exit_code,
-        # The kubelet kills after exactly failureThreshold failures in a row.
-        "probeFailures": {"LivenessProbe": threshold, "StartupProbe": pod.startup_threshold}.get(
-            verdict.reason
-        )
-        or 0,
-        "recoverySeconds": None,
-        "podName": pod.name,
-        "containerID": runtime.container_id if runtime else None,
-        "restart": index + 1,
-        "evidence": verdict.evidence,
-    }
-    if end is not None and end.failing_since is not None and verdict.reason == "LivenessProbe":
-        item["failingSince"] = format_time(end.failing_since)
-    if verdict.detail:
-        item["detail"] = verdict.detail
-    if expected is not None:
-        item.update(_timing(verdict.reason, end, runtime, expected))
-    return item
-
-
-def _timing(
-    reason: Reason,
-    end: ContainerEnd | None,
-    runtime: Termination | None,
-    expected: Mapping[str, Any],
-) -> dict[str, float]:
-    """Liveness: first failed answer → the kill (both in the journal). Startup: the container's
-    start → its end (the runtime's times, newest restart only)."""
-    if reason == "LivenessProbe" and end and end.failing_since and end.at:
-        return {
-            "measuredSeconds": round((end.at - end.failing_since).total_seconds(), 1),
-            "expectedSeconds": expected["liveness"]["firstFailureToActSeconds"],
-        }
-    startup = expected.get("startup")
-    if reason != "StartupProbe" or not startup or runtime is None:
-        return {}
-    if runtime.started_at is None or runtime.finished_at is None:
-        return {}
-    lived = runtime.finished_at - runtime.started_at
-    return {
-        "measuredSeconds": round(lived.total_seconds(), 1),
-        "expectedSeconds": startup["budgetSeconds"],
-    }

@@ -9,37 +9,49 @@ counted (it surely happened) with its length unknown, and recorded as a gap.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from healthdemo_operator.ledger import PodEntry
-from healthdemo_operator.observations import Readiness, current_pod, readiness_of
-from healthdemo_operator.recording_pass import RecordingPass
+from healthdemo_operator.observations import PodView, Readiness, current_pod, readiness_of
+from healthdemo_operator.status.ledger import Ledger, PodEntry
+from healthdemo_operator.status.status import Service
 from healthdemo_operator.timestamps import format_time, parse_time
 
 
-def follow(p: RecordingPass) -> None:
-    readiness: dict[str, Any] = p.status.setdefault(
-        "readiness", {"outOfService": 0, "outOfServiceSeconds": 0.0}
-    )
-    pod = current_pod(p.pods)
+def follow(
+    pods: Sequence[PodView],
+    ready_seen: Mapping[str, Sequence[Readiness]],
+    ledger: Ledger,
+    service: Service,
+    *,
+    now: datetime,
+) -> None:
+    """Every Ready state the current Pod showed since the last write, then its state now."""
+    pod = current_pod(pods)
     if pod is None or pod.deleting:
         return
-    for state in [*p.ready_seen.get(pod.uid, ()), readiness_of(pod)]:
-        _step(p, readiness, pod.name, p.ledger.pods[pod.uid], state)
+    for state in [*ready_seen.get(pod.uid, ()), readiness_of(pod)]:
+        _step(ledger, service, pod.name, ledger.pods[pod.uid], state, now=now)
 
 
 def _step(
-    p: RecordingPass, readiness: dict[str, Any], pod_name: str, entry: PodEntry, state: Readiness
+    ledger: Ledger,
+    service: Service,
+    pod_name: str,
+    entry: PodEntry,
+    state: Readiness,
+    *,
+    now: datetime,
 ) -> None:
     """One Ready state of the Pod, after the one the ledger remembers."""
     changed_at = format_time(state.changed) if state.changed else None
     if entry.ready is True and not state.ready:
-        readiness["outOfService"] += 1
-        entry.out_since = changed_at or format_time(p.now)
-        readiness["notReadySince"] = entry.out_since
+        service.out_of_service += 1
+        entry.out_since = changed_at or format_time(now)
+        service.not_ready_since = entry.out_since
     elif entry.ready is True and state.ready and changed_at != entry.ready_at:
-        readiness["outOfService"] += 1
-        p.ledger.add_gap(
+        service.out_of_service += 1
+        ledger.add_gap(
             "ReadinessSpellUnseen",
             f"Pod {pod_name} left service and came back (ready again at {changed_at}) while the "
             "operator was away: that spell's length is unknown",
@@ -49,8 +61,8 @@ def _step(
         since = parse_time(entry.out_since)
         if since is not None:
             spell = round((state.changed - since).total_seconds(), 1)
-            readiness["lastOutOfServiceSeconds"] = spell
-            readiness["outOfServiceSeconds"] = round(readiness["outOfServiceSeconds"] + spell, 1)
+            service.last_seconds = spell
+            service.seconds = round(service.seconds + spell, 1)
         entry.out_since = None
-        readiness.pop("notReadySince", None)
+        service.not_ready_since = None
     entry.ready, entry.ready_at = state.ready, changed_at

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from healthdemo_operator.recording_pass import RecordingPass
+from collections.abc import Mapping, Sequence
+
+from healthdemo_operator.kubelet.probe_counters import PodCounters
+from healthdemo_operator.observations import PodView
+from healthdemo_operator.status.ledger import Ledger
+
+State = tuple[str, str, str]  # a condition's (status, reason, message)
 
 
-def counts_complete(p: RecordingPass) -> tuple[str, str, str]:
+def counts_complete(
+    pods: Sequence[PodView],
+    counters: Mapping[str, PodCounters],
+    ledger: Ledger,
+    restart_reasons: Mapping[str, int],
+) -> State:
     """The CountsComplete condition: (status, reason, message)."""
     lower: list[tuple[str, str]] = []
-    for pod in p.pods:
-        reading = p.counters.get(pod.uid)
+    for pod in pods:
+        reading = counters.get(pod.uid)
         if pod.node_name and not pod.gone and reading is not None and reading.error:
             lower.append(("KubeletUnreadable", f"probeFailures (Events only): {reading.error}"))
             break
-    for gap in p.ledger.gaps:
+    for gap in ledger.gaps:
         lower.append((gap.reason, gap.message))
-    unknown = int(p.status["restartReasons"].get("Unknown", 0))
+    unknown = int(restart_reasons.get("Unknown", 0))
     if unknown:
         lower.append(
             (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from healthdemo_operator.observations import IMAGE_PULL_REASONS, PodView
+from healthdemo_operator.status.ledger import Episode
+from healthdemo_operator.status.status import Restart
 from healthdemo_operator.timestamps import parse_time
 
 Phase = Literal[
@@ -27,8 +29,8 @@ def phase_of(
     pod: PodView | None,
     *,
     problem: Problem | None,
-    episode: Mapping[str, Any] | None,
-    status: Mapping[str, Any],
+    episode: Episode | None,
+    history: Sequence[Restart],
     spec: Mapping[str, Any],
     now: datetime,
 ) -> tuple[Phase, float | None]:
@@ -47,11 +49,10 @@ def phase_of(
             fresh_for = timedelta(
                 seconds=liveness["periodSeconds"] * 2 + liveness["timeoutSeconds"]
             )
-            last = parse_time(episode.get("lastFailure"))
+            last = parse_time(episode.last_failure)
             if last is not None and now - last <= fresh_for:
                 return "Failing", max(0.5, (last + fresh_for - now).total_seconds())
-        history = status.get("history") or []
-        if history and history[0].get("recoverySeconds") is None and not pod.ready:
+        if history and history[0].recovery_seconds is None and not pod.ready:
             return "Restarting", None
         return "Running", None
     if pod.restart_count > 0 or pod.last_termination is not None:

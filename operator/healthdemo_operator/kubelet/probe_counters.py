@@ -1,0 +1,58 @@
+"""The kubelet's own probe counters, from its `/metrics/probes`: pure parsing, and what the rest
+of the operator knows of one Pod's counters.
+
+`prober_probe_total{probe_type, result, namespace, pod, pod_uid, container}` counts every probe the
+kubelet ran and is never rate-limited, unlike its Events. A series exists from a container's
+first probe until the Pod's probe worker stops (the Pod is deleted, or the kubelet restarts), and
+it spans container restarts: so for a live Pod it is the exact number so far.
+
+A node's text has series for every Pod there, ours or not, and a histogram per probe: a cheap
+line filter keeps only our counter's lines, which `prometheus_client`'s own parser then reads
+(escapes, label order, exponents: the Prometheus text format, not a regular expression of ours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client.parser import text_string_to_metric_families
+
+METRIC = "prober_probe_total"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProbeCounts:
+    """One Pod's container: probes that failed, by probe type ("Liveness", ...)."""
+
+    failed: Mapping[str, int] = field(default_factory=dict)
+
+    def failures(self, probe_type: str) -> int:
+        return self.failed.get(probe_type, 0)
+
+
+@dataclass(frozen=True)
+class PodCounters:
+    """What the kubelet's probe counters say about one Pod."""
+
+    counts: ProbeCounts | None  # the latest counts the kubelet showed for it (None: none yet)
+    at: datetime | None  # ...read at
+    error: str | None = None  # the latest read of its node failed: why
+
+
+def parse(text: str, container: str) -> dict[str, ProbeCounts]:
+    """Pod UID → the counts of `container`, from the Prometheus text the kubelet serves."""
+    prefix = METRIC + "{"
+    ours = "\n".join(line for line in text.splitlines() if line.startswith(prefix))
+    failed: dict[str, dict[str, int]] = {}
+    for family in text_string_to_metric_families(ours + "\n"):
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("container") != container or "pod_uid" not in labels:
+                continue
+            counts = failed.setdefault(labels["pod_uid"], {})
+            if labels.get("result") == FAILED:
+                counts[labels.get("probe_type", "")] = int(sample.value)
+    return {uid: ProbeCounts(failed=counts) for uid, counts in failed.items()}

@@ -1,0 +1,145 @@
+"""Status from Pod + Events + the kubelet's counters: exact, durable numbers. Pure.
+
+The one entrance to the status package. Three signals, and what each is good for:
+- the Pod status: `restartCount` (starts again at 0 in a new Pod) and `lastState.terminated`,
+  whose message carries our webapp's journal — never rate-limited;
+- the kubelet's probe counters (`prober_probe_total`, read by `kubelet.reader`) — never
+  rate-limited, but read only every few seconds and gone with the Pod;
+- the kubelet's Events — immediate, with the kubelet's words, but at most about 25 per Pod.
+
+Each number is counted per source in the ledger (`ledger.py`, in `status.accounting`), and only
+the difference to what the ledger says was counted is ever added, in the same status write as the
+totals: so a restarted operator neither counts twice nor loses a count. Where a number cannot be
+exact — a kubelet that cannot be read, a Pod deleted before its final count, a restart whose cause
+is gone — the `CountsComplete` condition says so.
+
+The passes run in this order, each taking what it reads as arguments and updating the typed
+`Status` and `Ledger` it is given:
+
+    probe_failures.count_events → count_kubelet → count_failures   (every probe, every Pod)
+    restarts.count_restarts → revise_latest → fill_recovery          (history, causes, recovery)
+    departures.settle_departed → prune                               (Pods that went away)
+    readiness.follow                                                 (spells out of service)
+    probe_failures.forgive                                           (after the restarts)
+    completeness.counts_complete, phase.phase_of, conditions         (what it all says)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from healthdemo_operator.kubelet.probe_counters import PodCounters
+from healthdemo_operator.names import CONTAINER_NAME
+from healthdemo_operator.observations import EventView, PodView, Readiness, current_pod
+from healthdemo_operator.status import (
+    departures,
+    expected,
+    probe_failures,
+    readiness,
+    restarts,
+)
+from healthdemo_operator.status.completeness import counts_complete
+from healthdemo_operator.status.conditions import condition, conditions_for
+from healthdemo_operator.status.ledger import Ledger, PodEntry
+from healthdemo_operator.status.phase import Problem, phase_of
+from healthdemo_operator.status.probe_failures import Pace
+from healthdemo_operator.status.recording import Notice, Recording
+from healthdemo_operator.status.status import Status
+from healthdemo_operator.timestamps import format_time
+
+
+def record(
+    *,
+    previous: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    generation: int,
+    pod_name: str,
+    pods: Sequence[PodView],
+    events: Sequence[EventView],
+    counters: Mapping[str, PodCounters] | None = None,
+    ledger: Ledger | None = None,
+    ready_seen: Mapping[str, Sequence[Readiness]] | None = None,
+    problem: Problem | None,
+    now: datetime,
+) -> Recording:
+    """The new status of one HealthDemo from its previous status and what was observed.
+
+    `spec` has its defaults filled in; `pods` are the HealthDemo's Pods (live, and deleted ones
+    not yet recorded); `events` the kubelet Events about them; `counters` the kubelet's probe
+    counters by Pod UID (for Pods on a node); `ledger` the typed `previous["accounting"]` (parsed
+    from it if not given), which this call updates; `ready_seen` the Ready states each Pod
+    showed in the watch since the last write, oldest first (the newest is in `pods`).
+    """
+    counters = counters or {}
+    status = Status.load({k: v for k, v in previous.items() if k != "accounting"})
+    status.ledger = (
+        ledger if ledger is not None else Ledger.load(previous.get("accounting"), events)
+    )
+    ledger = status.ledger
+    for observed in pods:
+        ledger.pods.setdefault(observed.uid, PodEntry(seen=format_time(now))).container(
+            CONTAINER_NAME
+        )
+    pace = Pace.of(spec)
+    math = expected.probe_math(spec)
+    notices: list[Notice] = []
+
+    times = probe_failures.count_events(events, ledger, status, pace=pace, now=now)
+    probe_failures.count_kubelet(pods, counters, ledger, now=now)
+    notices += probe_failures.count_failures(pods, counters, ledger, status, times, pace=pace)
+    notices += restarts.count_restarts(
+        pods, events, ledger, status, threshold=pace.threshold, expected=math, now=now
+    )
+    restarts.revise_latest(pods, events, ledger, status, threshold=pace.threshold, now=now)
+    pod = current_pod(pods)
+    restarts.fill_recovery(status, pod)
+    departures.settle_departed(pods, counters, ledger, now=now)
+    departures.prune(pods, ledger, now=now)
+    readiness.follow(pods, ready_seen or {}, ledger, status.service, now=now)
+    notices += probe_failures.forgive(ledger, status, pace=pace, now=now)  # a kill closes first
+    counts_state = counts_complete(pods, counters, ledger, status.restart_reasons)
+
+    before = status.phase
+    phase, recheck = phase_of(
+        pod, problem=problem, episode=ledger.episode, history=status.history, spec=spec, now=now
+    )
+    previous_conditions = status.conditions
+    status.phase = phase
+    status.pod_name = pod.name if pod else pod_name
+    status.observed_generation = generation
+    status.expected = math
+    status.conditions = [
+        *conditions_for(
+            phase,
+            pod=pod,
+            problem=problem,
+            previous=previous_conditions,
+            last_failure_message=status.last_probe_failure_message,
+            spec=spec,
+            generation=generation,
+            now=now,
+        ),
+        condition(
+            previous_conditions,
+            kind="CountsComplete",
+            state=counts_state,
+            generation=generation,
+            now=now,
+        ),
+    ]
+    was = next((c for c in previous_conditions if c.type == "CountsComplete"), None)
+    if (
+        counts_state[0] == "False"
+        and ((was.status, was.reason) if was else (None, None)) != counts_state[:2]
+    ):
+        notices.append(Notice("Warning", "CountsIncomplete", counts_state[2]))
+    if phase != before:
+        if phase == "ImagePullError" and pod is not None:
+            notices.append(Notice("Warning", "ImagePullError", status.conditions[1].message))
+        elif phase == "CrashLoopBackOff" and pod is not None:
+            notices.append(Notice("Warning", "CrashLoopBackOff", pod.waiting_message or ""))
+        elif phase == "Invalid" and problem is not None:
+            notices.append(Notice("Warning", problem.reason, problem.message))
+    return Recording(status=status.dump(), ledger=ledger, notices=notices, recheck_after=recheck)

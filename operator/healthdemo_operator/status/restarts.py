@@ -1,0 +1,238 @@
+"""Restarts: one history item per restart, in order, with the cause from the best evidence left
+(`causes`); a late Killing Event revises the newest; recovery time once the container is ready
+again, also added to the recovery histogram that outlives the history's last 10 items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from healthdemo_operator.journal import ContainerEnd
+from healthdemo_operator.names import CONTAINER_NAME
+from healthdemo_operator.observations import EventView, PodView, Termination
+from healthdemo_operator.status import causes
+from healthdemo_operator.status.causes import Reason, Verdict
+from healthdemo_operator.status.ledger import Ledger
+from healthdemo_operator.status.recording import Notice
+from healthdemo_operator.status.status import Recovery, Restart, Status
+from healthdemo_operator.timestamps import format_time, parse_time
+
+HISTORY_LIMIT = 10
+# Clock slack between the kubelet's timestamps and ours (second precision).
+SLACK = timedelta(seconds=1)
+
+
+def _seconds(delta: timedelta) -> float:
+    return round(delta.total_seconds(), 1)
+
+
+def count_restarts(
+    pods: Sequence[PodView],
+    events: Sequence[EventView],
+    ledger: Ledger,
+    status: Status,
+    *,
+    threshold: int,
+    expected: Mapping[str, Any],
+    now: datetime,
+) -> list[Notice]:
+    """One history item per restart, in order; the cause from the best evidence left."""
+    notices = []
+    for pod in sorted(pods, key=lambda pod: (pod.created or now, pod.uid)):
+        entry = ledger.pods[pod.uid]
+        container = entry.container(CONTAINER_NAME)
+        if pod.restart_count <= container.restarts:
+            continue
+        new = range(container.restarts, pod.restart_count)
+        container.restarts, entry.seen = pod.restart_count, format_time(now)
+        items = [
+            item_for(
+                pod, i, causes.judge(pod, entry, i, events), threshold=threshold, expected=expected
+            )
+            for i in new
+        ]
+        status.restarts += len(items)
+        for item in items:
+            status.restart_reasons[item.reason] = status.restart_reasons.get(item.reason, 0) + 1
+            status.history.insert(0, item)
+        del status.history[HISTORY_LIMIT:]
+        close_episode(ledger, items[-1])
+        status.last_restart_time = items[-1].time or format_time(now)
+        status.last_restart_reason = items[-1].reason
+        notices.append(_restart_notice(status.restarts, items))
+    return notices
+
+
+def item_for(
+    pod: PodView,
+    index: int,
+    verdict: Verdict,
+    *,
+    threshold: int,
+    expected: Mapping[str, Any] | None = None,
+) -> Restart:
+    """The history item of restart `index + 1` of `pod`; with `expected` (status.expected), the
+    measured seconds of a probe kill next to the probe math's."""
+    newest = index == pod.restart_count - 1
+    runtime = pod.last_termination if newest else None
+    end = pod.journal.ends.get(index) if pod.journal is not None else None
+    when = (runtime.finished_at if runtime else None) or (end.at if end else None)
+    item = Restart(
+        restart=index + 1,
+        pod_name=pod.name,
+        reason=verdict.reason,
+        evidence=verdict.evidence,
+        time=format_time(when),
+        exit_code=runtime.exit_code if runtime else (end.exit_code if end else None),
+        # The kubelet kills after exactly failureThreshold failures in a row.
+        probe_failures={"LivenessProbe": threshold, "StartupProbe": pod.startup_threshold}.get(
+            verdict.reason
+        )
+        or 0,
+        container_id=runtime.container_id if runtime else None,
+        detail=verdict.detail,
+    )
+    if end is not None and end.failing_since is not None and verdict.reason == "LivenessProbe":
+        item.failing_since = format_time(end.failing_since)
+    if expected is not None:
+        timing = _timing(verdict.reason, end, runtime, expected)
+        item.measured_seconds = timing.get("measuredSeconds")
+        item.expected_seconds = timing.get("expectedSeconds")
+    return item
+
+
+def _timing(
+    reason: Reason,
+    end: ContainerEnd | None,
+    runtime: Termination | None,
+    expected: Mapping[str, Any],
+) -> dict[str, float]:
+    """Measured and expected seconds. Liveness: first failed answer → the kill (both in the
+    journal). Startup: the container's start → its end (the runtime's times, newest only)."""
+    if reason == "LivenessProbe" and end and end.failing_since and end.at:
+        return {
+            "measuredSeconds": round((end.at - end.failing_since).total_seconds(), 1),
+            "expectedSeconds": expected["liveness"]["firstFailureToActSeconds"],
+        }
+    startup = expected.get("startup")
+    if reason != "StartupProbe" or not startup or runtime is None:
+        return {}
+    if runtime.started_at is None or runtime.finished_at is None:
+        return {}
+    lived = runtime.finished_at - runtime.started_at
+    return {
+        "measuredSeconds": round(lived.total_seconds(), 1),
+        "expectedSeconds": startup["budgetSeconds"],
+    }
+
+
+def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
+    newest = items[-1]
+    if len(items) > 1:
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.reason] = counts.get(item.reason, 0) + 1
+        told = ", ".join(f"{reason} x{n}" for reason, n in counts.items())
+        return Notice(
+            "Warning",
+            "Restarted",
+            f"Container restarted {len(items)} times since last seen ({told}); "
+            f"restarts now {total}",
+        )
+    reason = newest.reason
+    detail = {
+        "LivenessProbe": f"after {newest.probe_failures} liveness probe failure(s)",
+        "StartupProbe": (
+            f"after {newest.probe_failures} startup probe failure(s): it did not start within "
+            "the startup probe's budget"
+        ),
+        "Crash": f"the container exited with code {newest.exit_code}",
+        "Exited": "the container exited on its own with code 0",
+        "OOMKilled": "the container ran out of memory",
+        "Unknown": newest.detail or "the cause is not known",
+    }[reason]
+    return Notice(
+        "Normal" if reason in ("LivenessProbe", "StartupProbe") else "Warning",
+        "Restarted",
+        f"Container restarted ({reason}): {detail}; restarts now {total}",
+    )
+
+
+def close_episode(ledger: Ledger, item: Restart) -> None:
+    """A liveness restart ends the failure episode; it began with the episode's first
+    failure unless the webapp's journal said exactly when."""
+    episode = ledger.episode
+    if episode and item.reason == "LivenessProbe":
+        if item.failing_since is None:
+            item.failing_since = episode.start
+        ledger.episode = None
+
+
+def revise_latest(
+    pods: Sequence[PodView],
+    events: Sequence[EventView],
+    ledger: Ledger,
+    status: Status,
+    *,
+    threshold: int,
+    now: datetime,
+) -> None:
+    """The Killing Event may reach us after the Pod status: an unpaired kill from no later
+    than the newest restart's termination re-attributes that restart (no journal only)."""
+    if not status.history:
+        return
+    newest = status.history[0]
+    if newest.evidence not in ("Runtime", "None"):
+        return
+    if newest.reason not in ("Crash", "Exited", "Unknown"):
+        return
+    for pod in pods:
+        termination = pod.last_termination
+        if termination is None or termination.container_id != newest.container_id:
+            continue
+        container = ledger.pods[pod.uid].container(CONTAINER_NAME)
+        if causes.liveness_kills(pod.uid, events) <= container.kills:
+            return
+        finished = termination.finished_at or now
+        kill_times = [
+            e.last for e in events if e.pod_uid == pod.uid and e.is_liveness_kill and e.last
+        ]
+        if not kill_times or max(kill_times) > finished + SLACK:
+            return  # that kill is of the new container, which has not restarted yet
+        container.kills += 1
+        reasons = status.restart_reasons
+        reasons[newest.reason] -= 1
+        if not reasons[newest.reason]:
+            del reasons[newest.reason]
+        newest.reason, newest.evidence = "LivenessProbe", "KillingEvent"
+        newest.probe_failures = threshold
+        newest.detail = None
+        reasons["LivenessProbe"] = reasons.get("LivenessProbe", 0) + 1
+        close_episode(ledger, newest)
+        status.last_restart_reason = newest.reason
+
+
+def fill_recovery(status: Status, pod: PodView | None) -> None:
+    """Recovery = first probe failure of the episode (or the crash) → container ready again.
+
+    Only the newest restart can be recovering now; an older one that was never seen
+    recovering keeps recoverySeconds null rather than get a wrong number.
+    """
+    if pod is None or not pod.ready or not status.history:
+        return
+    newest = status.history[0]
+    if newest.recovery_seconds is not None or newest.pod_name != pod.name:
+        return
+    if newest.restart and newest.restart != pod.restart_count:
+        return  # a restart of an earlier Pod of the same name (0: an item that did not say)
+    ended = parse_time(newest.time)
+    ready = pod.ready_since
+    if ended is not None and (ready is None or ready < ended - SLACK):
+        ready = pod.running_since  # Ready never flipped: the new container's start
+    began = parse_time(newest.failing_since) or ended
+    if ready is not None and began is not None and ready >= began - SLACK:
+        newest.recovery_seconds = max(0.0, _seconds(ready - began))
+        if status.recovery is None:
+            status.recovery = Recovery()
+        status.recovery.add(newest.recovery_seconds)
