@@ -179,8 +179,9 @@ def test_every_kubelet_event_about_the_pod_counts_against_its_budget(
         return entry
 
     def liveness(entry: dict[str, Any]) -> dict[str, Any]:
-        found: dict[str, Any] = entry.get("containers", {}).get("webapp", {}).get("probes", {})
-        return found.get("Liveness", {})
+        probes: dict[str, Any] = entry.get("containers", {}).get("webapp", {}).get("probes", {})
+        found: dict[str, Any] = probes.get("Liveness", {})
+        return found
 
     counted = eventually(
         lambda: (e := ledger()).get("normalEvents") == 2 and liveness(e).get("events") == 1 and e,
