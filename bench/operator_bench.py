@@ -40,8 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from healthdemo_operator.settings import Settings
 from healthdemo_sandbox import bringup
 from healthdemo_sandbox.controlplane import ControlPlane, users
+from healthdemo_sandbox.kubeletstandin import KubeletStandIn, StandInPod, probes_text
 from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.paths import ROOT
 from kubernetes import client, watch
@@ -54,6 +56,7 @@ from bench.peers.peer_process import PeerProcess
 GROUP, VERSION, PLURAL = "demo.example.com", "v1", "healthdemos"
 OPERATOR_USER = "system:serviceaccount:healthdemo-system:healthdemo-operator"
 OPERATORS = {"ours": "ours", "kopf": "kopf peer", "go": "go peer"}
+POLL_SECONDS = Settings.kubelet_poll_seconds  # how often ours reads each node's kubelet
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -96,6 +99,16 @@ def named(name: str, restarts: int | None = None) -> Callable[[dict[str, Any]], 
         if obj["metadata"]["name"] != name:
             return False
         return restarts is None or (obj.get("status") or {}).get("restarts") == restarts
+
+    return matches
+
+
+def failed_once(name: str) -> Callable[[dict[str, Any]], bool]:
+    """A watch predicate: the HealthDemo called `name` with one probe failure recorded."""
+
+    def matches(obj: dict[str, Any]) -> bool:
+        status = obj.get("status") or {}
+        return bool(obj["metadata"]["name"] == name and status.get("probeFailures") == 1)
 
     return matches
 
@@ -361,6 +374,10 @@ class Bench:
                 self.delete_namespaces(namespaces)
                 op.audit.wait_quiet()
                 results["scale"] = self.scale(op, ns("scale"), args.scale, args.idle)
+                if op.key == "ours" and args.kubelet_nodes:  # the peers read no kubelets
+                    results["kubelets"] = self.kubelets(
+                        op, namespaces[-1], args.kubelet_nodes, args.kubelet_seconds
+                    )
             if args.storm_seconds:
                 results["storm"] = self.storm(
                     op, ns("storm"), args.storm_rate, args.storm_seconds, args.idle, container="app"
@@ -596,6 +613,67 @@ class Bench:
             "rss_mb_after_restart": rss_mb(op.pid),
         }
 
+    # -- reading kubelets ---------------------------------------------------------------------
+
+    def kubelets(self, op: Contender, ns: str, nodes: int, seconds: float) -> dict[str, Any]:
+        """The scale test's Pods spread over `nodes` kubelet stand-ins (not kubelets: they answer
+        /metrics/probes in the kubelet's format and nothing else): what polling them costs."""
+        standins = [KubeletStandIn(f"standin-{n}", self.plane.ca) for n in range(nodes)]
+        try:
+            for standin in standins:
+                standin.register(self.core)
+            pods = self.core.list_namespaced_pod(ns).items
+            for n, pod in enumerate(pods):
+                standins[n % nodes].bind(
+                    self.core,
+                    StandInPod(ns, pod.metadata.name, pod.metadata.uid, successful=10),
+                )
+            deadline = time.monotonic() + 60
+            while any(s.reads < 2 for s in standins):  # every node read since its Pods came
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the operator never read every kubelet stand-in")
+                time.sleep(0.2)
+            op.audit.wait_quiet()
+            op.audit.mark()
+            reads0 = sum(s.reads for s in standins)
+            cpu0, t0 = cpu_seconds(op.pid), time.monotonic()
+            time.sleep(seconds)
+            elapsed = time.monotonic() - t0
+            cpu = (cpu_seconds(op.pid) - cpu0) / elapsed * 100
+            reads = sum(s.reads for s in standins) - reads0
+            polls = elapsed / POLL_SECONDS
+            # A liveness failure on one Pod of each node: how soon the status shows it.
+            began = time.perf_counter()
+            changed = [standin.pods[next(iter(standin.pods))] for standin in standins]
+            for pod in changed:
+                pod.failed["Liveness"] = 1
+            hds = Watcher(self.custom.list_namespaced_custom_object, group=GROUP,
+                          version=VERSION, namespace=ns, plural=PLURAL)  # fmt: skip
+            try:
+                latencies = []
+                for pod in changed:
+                    seen = hds.wait_for(failed_once(pod.name.removesuffix("-webapp")), timeout=60)
+                    latencies.append(seen - began)
+            finally:
+                hds.stop()
+            return {
+                "pods": len(pods),
+                "nodes": nodes,
+                "seconds": elapsed,
+                "cpu_percent": cpu,
+                "reads_per_poll": reads / polls,
+                "api_requests": len(op.audit.changes()),
+                "text_kb_per_node": len(probes_text(list(standins[0].pods.values()))) / 1000,
+                "failure_to_status_s": summary(latencies),
+            }
+        finally:
+            for standin in standins:
+                standin.stop()
+            # Pods bound to a Node with no kubelet never finish terminating: force them.
+            self.core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+            for standin in standins:
+                standin.unregister(self.core)
+
     # -- event storm -------------------------------------------------------------------------
 
     def storm(
@@ -707,6 +785,8 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=100, help="live HealthDemos for recording")
     parser.add_argument("--scale", type=int, default=1000, help="HealthDemos for the scale test")
     parser.add_argument("--idle", type=float, default=30, help="seconds of each idle window")
+    parser.add_argument("--kubelet-nodes", type=int, default=10, help="0: no kubelet stand-ins")
+    parser.add_argument("--kubelet-seconds", type=float, default=30, help="polling measured")
     parser.add_argument("--storm-rate", type=int, default=10_000, help="unrelated Events/minute")
     parser.add_argument("--storm-seconds", type=float, default=60, help="0: no storm")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "operator.json"))
@@ -716,7 +796,7 @@ def main() -> None:
         parser.error(f"unknown operators: {', '.join(sorted(unknown))}")
 
     machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    sizes = {k: getattr(args, k) for k in ("reaction", "live", "scale", "idle")}
+    sizes = {k: getattr(args, k) for k in ("reaction", "live", "scale", "idle", "kubelet_nodes")}
     sizes |= {"storm_rate": args.storm_rate, "storm_seconds": args.storm_seconds}
     results: dict[str, Any] = {"machine": machine, "sizes": sizes, "operators": {}}
     workdir = Path(tempfile.mkdtemp(prefix="healthdemo-bench-"))
@@ -788,6 +868,15 @@ def print_table(results: dict[str, Any]) -> None:
          lambda r: _one(r, "scale.restart_first_reaction_s", ".1f")),
         ("requests after restart", lambda r: _one(r, "scale.restart_requests", "d")),
         ("RSS after restart MB", lambda r: _one(r, "scale.rss_mb_after_restart", ".1f")),
+        ("kubelet stand-ins: Pods / nodes",
+         lambda r: _pair(r, "kubelets.pods", "kubelets.nodes", ".0f")),
+        ("  polling them: CPU % / kubelet reads per poll",
+         lambda r: _pair(r, "kubelets.cpu_percent", "kubelets.reads_per_poll", ".2f")),
+        ("  API requests while polling",
+         lambda r: _one(r, "kubelets.api_requests", "d")),
+        ("  a liveness failure → status p50/max ms",
+         lambda r: _pair(r, "kubelets.failure_to_status_s.p50_ms",
+                         "kubelets.failure_to_status_s.max_ms", ".0f")),
         ("storm: unrelated Events sent, per min",
          lambda r: _pair(r, "storm.events_sent", "storm.events_per_minute", ".0f")),
         ("storm: CPU % idle before / during",
