@@ -86,6 +86,21 @@ class WebappClient:
     def call(self, path: str, method: str = "GET", timeout: float = 5) -> tuple[int, Any]:
         return http_json(self.url + path, method, timeout)
 
+    def first_answer(self, path: str, timeout: float = 30) -> tuple[int, Any]:
+        """The webapp's first answer to `path`. A Pod with no readiness probe is Ready once its
+        container has started, which is before the app listens: connections are refused until
+        then."""
+
+        def answer() -> tuple[int, Any] | None:
+            try:
+                return self.call(path)
+            except (ConnectionRefusedError, urllib.error.URLError) as exc:
+                if isinstance(exc, urllib.error.HTTPError):
+                    raise
+                return None
+
+        return eventually(answer, timeout=timeout, what=f"an answer to {path} from {self.url}")
+
     def healthy_to_the_kubelet(self) -> None:
         """Wait for a successful liveness answer to the kubelet in this container. The kubelet
         counts failures in a row, also a first probe that timed out while the app was still

@@ -63,7 +63,7 @@ def start_demo(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Demo
         demo.until(lambda s: s.get("phase") == "Running", f"{name} Running")
         pod = cluster.wait_ready(f"{name}-webapp", namespace)
         demo.url = f"http://{pod['status']['podIP']}:5000"
-        assert demo.call("/healthz") == (200, {"status": "ok"})
+        assert demo.first_answer("/healthz") == (200, {"status": "ok"})
     return demo
 
 
