@@ -114,6 +114,9 @@ async def controller_stats(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
         "patches": stats.patches,
         "conflicts": stats.conflicts,
         "errors": stats.errors,
+        "synced": controller.caches.synced(),
+        "lists": sum(informer.lists for informer in controller.caches.informers),
+        "kubelet_reads": controller.counters.reads,
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from healthdemo_operator import names, podspec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HealthDemo:
     uid: str
     name: str

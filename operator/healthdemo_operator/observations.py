@@ -29,7 +29,7 @@ IMAGE_PULL_REASONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Termination:
     """A container's lastState.terminated: how the previous container ended."""
 
@@ -40,7 +40,7 @@ class Termination:
     container_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodView:
     uid: str
     name: str
@@ -142,7 +142,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Readiness:
     """One state of a Pod's Ready condition, as one watch event showed it."""
 
@@ -160,7 +160,7 @@ def current_pod(pods: Sequence[PodView]) -> PodView | None:
     return max(live, key=lambda p: (p.created or datetime.min, p.uid), default=None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventView:
     """A kubelet Event about one of our Pods. `count` grows as the API server aggregates."""
 

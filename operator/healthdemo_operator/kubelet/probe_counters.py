@@ -23,7 +23,7 @@ METRIC = "prober_probe_total"
 FAILED = "failed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeCounts:
     """One Pod's container: probes that failed, by probe type ("Liveness", ...)."""
 
@@ -33,7 +33,7 @@ class ProbeCounts:
         return self.failed.get(probe_type, 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodCounters:
     """What the kubelet's probe counters say about one Pod."""
 

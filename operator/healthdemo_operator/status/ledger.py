@@ -23,7 +23,7 @@ MAX_GAPS = 10
 LIVENESS = "Liveness"
 
 
-@dataclass
+@dataclass(slots=True)
 class Tally:
     """Failures of one probe of one container, as each source told them."""
 
@@ -72,7 +72,7 @@ class Tally:
         return raw
 
 
-@dataclass
+@dataclass(slots=True)
 class ContainerEntry:
     """One container of a Pod: its restarts and its probes' failures."""
 
@@ -99,7 +99,7 @@ class ContainerEntry:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class PodEntry:
     """One Pod of the HealthDemo (also a replaced one, for a while)."""
 
@@ -160,14 +160,14 @@ class PodEntry:
         return raw
 
 
-@dataclass
+@dataclass(slots=True)
 class EventEntry:
     count: int  # the Event's count already counted
     last: str | None
     pod: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Gap:
     """A signal that was truly lost: the numbers it fed are lower bounds from then on."""
 
@@ -176,7 +176,7 @@ class Gap:
     at: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Episode:
     """Liveness failures with no restart between them: they end in a kill, or are forgiven."""
 
@@ -194,7 +194,7 @@ class Episode:
         return {"start": self.start, "failures": self.failures, "lastFailure": self.last_failure}
 
 
-@dataclass
+@dataclass(slots=True)
 class Ledger:
     pods: dict[str, PodEntry] = field(default_factory=dict)
     events: dict[str, EventEntry] = field(default_factory=dict)

@@ -31,7 +31,7 @@ def bucket_key(bound: float) -> str:
     return f"{bound:g}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Restart:
     """One history item: a restart, its cause and the evidence for it."""
 
@@ -89,7 +89,7 @@ class Restart:
         return raw
 
 
-@dataclass
+@dataclass(slots=True)
 class Forgiven:
     """The last failures the kubelet forgave: fewer than failureThreshold in a row."""
 
@@ -107,7 +107,7 @@ class Forgiven:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Service:
     """Spells out of service (Ready False after True), and how long they lasted."""
 
@@ -126,7 +126,7 @@ class Service:
         return raw
 
 
-@dataclass
+@dataclass(slots=True)
 class Recovery:
     """The recovery histogram: cumulative bucket counts (as Prometheus' `le`), sum and count.
     Each restart is in it once: added where its recoverySeconds is set, in the same write."""
@@ -146,7 +146,7 @@ class Recovery:
         return {"count": self.count, "sumSeconds": self.sum_seconds, "buckets": self.buckets}
 
 
-@dataclass
+@dataclass(slots=True)
 class Condition:
     type: str
     status: str
@@ -177,7 +177,7 @@ class Condition:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Status:
     ledger: Ledger = field(default_factory=Ledger)
     failures: dict[str, int] = field(default_factory=dict)  # by probe type (PROBE_FIELDS)
