@@ -168,9 +168,7 @@ def test_readiness_fail_next_below_and_above_its_threshold(
     )
     assert back["lastTransitionTime"] > ready_since
     status = demo.until(
-        lambda s: (
-            s.get("readinessFailures") == before + 5 and s["readiness"]["outOfService"] == 1
-        ),
+        lambda s: s.get("readinessFailures") == before + 5 and s["readiness"]["outOfService"] == 1,
         f"{before + 5} readiness failures, one spell out of service",
     )
     assert status["restarts"] == 0
