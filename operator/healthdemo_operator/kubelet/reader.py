@@ -40,6 +40,13 @@ class Reading:
     error: str | None = None
 
 
+def _read_counts(kube: Kube, endpoint: tuple[str, int]) -> dict[str, ProbeCounts]:
+    """One node's counters, read and parsed in a worker thread: parsing a full node's text
+    (110 Pods) takes tens of milliseconds, which the event loop should not wait out."""
+    text = kube.kubelet_get(*endpoint, PATH)
+    return probe_counters.parse(text, names.CONTAINER_NAME)
+
+
 def explain(node: str, address: str, exc: Exception) -> str:
     """One line a user can act on."""
     if isinstance(exc, KubeletRefused) and exc.status == 403:
@@ -117,8 +124,8 @@ class KubeletCounters:
                 endpoint = await asyncio.to_thread(self._kube().kubelet_endpoint, node)
                 self._endpoints[node] = endpoint
             address = endpoint[0]
-            text = await asyncio.to_thread(self._kube().kubelet_get, *endpoint, PATH)
-            reading = Reading(node, self._clock(), probe_counters.parse(text, names.CONTAINER_NAME))
+            pods = await asyncio.to_thread(_read_counts, self._kube(), endpoint)
+            reading = Reading(node, self._clock(), pods)
         except Exception as exc:
             self._endpoints.pop(node, None)  # the kubelet may have moved: look it up again
             reading = Reading(node, self._clock(), None, explain(node, address, exc))
