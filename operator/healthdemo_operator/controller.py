@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,9 @@ RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
 TAKEN_RECHECK_SECONDS = 10  # is the squatter gone?
 GOING_RECHECK_SECONDS = 5  # a safety net: the terminating Pod's deletion event brings us back
 AT_ONCE = 0.0
+# Deleted HealthDemos remembered, so that their Pods' last events (garbage collection deletes
+# them after their owner) start no tracking: a bound, not a leak, for a churning cluster.
+DELETED_REMEMBERED = 10_000
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Controller:
         on_reconciled: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.healthdemos: dict[str, HealthDemo] = {}
+        self._deleted: OrderedDict[str, None] = OrderedDict()  # oldest first
         self.caches = Caches(
             session or ApiSession(), on_pod=self._pod_changed, on_event=self._event_changed
         )
@@ -121,8 +126,14 @@ class Controller:
         self.healthdemos.pop(uid, None)
         self.queue.forget(uid)
         self.tracked.pop(uid, None)
+        self._deleted[uid] = None
+        if len(self._deleted) > DELETED_REMEMBERED:
+            self._deleted.popitem(last=False)
 
     def _pod_changed(self, before: PodView | None, after: PodView | None) -> None:
+        view = after or before
+        if view is None or view.owner_uid in self._deleted:
+            return  # its HealthDemo is gone: nothing of it is recorded any more
         if after is not None:
             self._note_ready(after)
         elif before is not None:
