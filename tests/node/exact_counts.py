@@ -36,6 +36,11 @@ def kubelet_probe_totals(cluster: Cluster, pod_uid: str) -> dict[tuple[str, str]
     return totals
 
 
+def kubelet_failures(cluster: Cluster, pod_uid: str, probe_type: str) -> int:
+    """The kubelet's own count of failed `probe_type` ("Liveness", ...) probes for one Pod."""
+    return kubelet_probe_totals(cluster, pod_uid).get((probe_type, "failed"), 0)
+
+
 def liveness_events(cluster: Cluster, pod: str, namespace: str) -> int:
     """Failed liveness probes as the kubelet's Events tell them (they run out)."""
     return sum(

@@ -13,7 +13,7 @@ import pytest
 
 from ..conftest import WebappClient, eventually
 from .conftest import Cluster
-from .exact_counts import kubelet_probe_totals
+from .exact_counts import kubelet_failures
 
 pytestmark = pytest.mark.node
 
@@ -77,9 +77,7 @@ def kubelet_events(demo: Demo, reason: str) -> list[dict[str, Any]]:
 
 
 def kubelet_liveness_failures(demo: Demo) -> int:
-    """The kubelet's own count of failed liveness probes for the demo's Pod (read as admin)."""
-    totals = kubelet_probe_totals(demo.cluster, demo.pod()["metadata"]["uid"])
-    return totals.get(("Liveness", "failed"), 0)
+    return kubelet_failures(demo.cluster, demo.pod()["metadata"]["uid"], "Liveness")
 
 
 def test_start_failing_is_healed_and_recorded(deployed: Cluster, namespace: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from ..conftest import eventually
 from .conftest import Cluster
-from .exact_counts import kubelet_probe_totals
+from .exact_counts import kubelet_failures
 from .test_e2e import FAST, Demo, kubelet_events, start_demo
 
 pytestmark = pytest.mark.node
@@ -137,7 +137,7 @@ def test_readiness_fail_next_below_and_above_its_threshold(
     ready_since = ready_condition(demo)["lastTransitionTime"]
 
     def failed() -> int:
-        return kubelet_probe_totals(deployed, uid).get(("Readiness", "failed"), 0)
+        return kubelet_failures(deployed, uid, "Readiness")
 
     # Probed from the container's start, readiness may fail before the app listens (a slow
     # start): those failures are the kubelet's too. Once Ready no probe fails unless we ask.
