@@ -17,7 +17,7 @@ from typing import Any
 from healthdemo_sandbox import probes, waiting
 from healthdemo_sandbox.childprocess import ChildProcess
 from healthdemo_sandbox.paths import ROOT
-from healthdemo_sandbox.ports import free_port
+from healthdemo_sandbox.ports import free_ports
 
 
 class LocalOperator(ChildProcess):
@@ -32,8 +32,7 @@ class LocalOperator(ChildProcess):
         super().__init__(log_path)
         self.kubeconfig, self.extra = kubeconfig, extra
         self.peering = peering
-        self.port = free_port()
-        self.metrics_port = free_port()
+        self.port, self.metrics_port = free_ports(2)  # distinct: one process binds both
 
     def start(self, timeout: float = 60) -> None:
         env = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from healthdemo_sandbox import waiting
-from healthdemo_sandbox.ports import free_port
+from healthdemo_sandbox.ports import free_ports
 
 from ..conftest import WebappClient
 
@@ -26,8 +26,9 @@ SIDE_PORTS = ("TCP_LIVENESS_PORT", "TCP_READINESS_PORT", "GRPC_PORT")
 
 
 def serve(env: dict[str, str] | None = None) -> Served:
-    port = free_port()
-    ports = {key: free_port() for key in SIDE_PORTS}
+    # Distinct: the main port and each side port are bound by the same process.
+    port, *side = free_ports(1 + len(SIDE_PORTS))
+    ports = dict(zip(SIDE_PORTS, side, strict=True))
     environ = {
         **os.environ,
         "HOST": "127.0.0.1",

@@ -21,7 +21,7 @@ from healthdemo_sandbox import probes, tls
 from healthdemo_sandbox.controlplane import apiserver, certs, controllermanager, etcd, users
 from healthdemo_sandbox.controlplane.processes import ManagedProcess
 from healthdemo_sandbox.lifecycle import Lifecycle
-from healthdemo_sandbox.ports import free_port
+from healthdemo_sandbox.ports import free_port, free_ports
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -171,7 +171,7 @@ class ControlPlane(Lifecycle):
         return process
 
     def _start_etcd(self) -> None:
-        client, peer = free_port(), free_port()
+        client, peer = free_ports(2)  # distinct: etcd binds both
         self.etcd_url = f"http://127.0.0.1:{client}"
         process = self._started(
             etcd.process(
