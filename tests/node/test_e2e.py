@@ -177,11 +177,16 @@ def test_readiness_off_is_not_ready_but_not_restarted(deployed: Cluster, namespa
         deployed, namespace, "shy", readinessProbe={"periodSeconds": 1, "failureThreshold": 1}
     )
     demo.call("/readyz/disable", method="POST")
-    unready = demo.until(
-        lambda s: {c["type"]: c["status"] for c in s["conditions"]}.get("Ready") == "False",
-        "Ready False",
+    # Healthy follows liveness, which may fail once on its own on a loaded machine (1 s timeout)
+    # and is forgiven: what readiness must never do is take Healthy with it, so both are read
+    # together while readiness stays off.
+    demo.until(
+        lambda s: (
+            (conditions := {c["type"]: c["status"] for c in s["conditions"]})["Ready"] == "False"
+            and conditions["Healthy"] == "True"
+        ),
+        "Ready False while Healthy True",
     )
-    assert {c["type"]: c["status"] for c in unready["conditions"]}["Healthy"] == "True"
     time.sleep(3)
     assert demo.status()["restarts"] == 0
     assert demo.container_status()["restartCount"] == 0
