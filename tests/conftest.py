@@ -27,6 +27,7 @@ __all__ = ["ROOT", "free_port"]  # for the tests that import them from here
 
 REQUIRE_CONTROLPLANE = "HEALTHDEMO_REQUIRE_CONTROLPLANE"
 REQUIRE_NODE = "HEALTHDEMO_REQUIRE_NODE"
+NO_SKIPS = "HEALTHDEMO_NO_SKIPS"
 T = TypeVar("T")
 
 
@@ -46,6 +47,19 @@ def pytest_report_header() -> str:
         f"containerd {runtime.CONTAINERD_VERSION}, runc {runtime.RUNC_VERSION}; "
         f"{cgroups.describe()}"
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Where CI runs the suite, a skipped or deselected test fails the run: a test CI should
+    run must never pass by not running."""
+    if os.environ.get(NO_SKIPS) != "1" or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", {})
+    missing = {kind: len(stats.get(kind, ())) for kind in ("skipped", "deselected", "xfailed")}
+    if any(missing.values()):
+        print(f"\n{NO_SKIPS}=1 but not every test ran: {missing}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def unavailable(reason: str, require_var: str) -> NoReturn:

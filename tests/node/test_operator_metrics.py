@@ -12,6 +12,7 @@ from healthdemo_sandbox.controlplane.users import OPERATOR_NAMESPACE
 
 from ..conftest import Scraped, eventually
 from .conftest import Cluster
+from .exact_counts import kubelet_failures
 from .test_e2e import start_demo
 
 pytestmark = pytest.mark.node
@@ -59,6 +60,15 @@ def test_the_deployed_operator_serves_a_real_restart(deployed: Cluster, namespac
     assert scraped("healthdemo_recovery_seconds_sum", **labels) == status["recovery"]["sumSeconds"]
     assert status["recovery"]["sumSeconds"] == healed["history"][0]["recoverySeconds"]
     assert scraped("healthdemo_recovery_seconds_bucket", **labels, le="+Inf") == 1
-    # The probe failures the kubelet counted, at least the threshold's.
-    assert (scraped("healthdemo_probe_failures_total", **labels, probe="liveness") or 0) >= 2
+    # The probe failures served are the kubelet's own count (read as admin), not only the status'.
+    pod_uid = demo.pod()["metadata"]["uid"]
+    eventually(
+        lambda: (
+            (served_now := scrape(deployed, errors)) is not None
+            and served_now("healthdemo_probe_failures_total", **labels, probe="liveness")
+            == kubelet_failures(deployed, pod_uid, "Liveness")
+            >= 2
+        ),
+        what="the served probe failures equal to the kubelet's",
+    )
     assert (scraped("healthdemo_operator_reconcile_duration_seconds_count") or 0) >= 1

@@ -46,7 +46,10 @@ def test_start_failing_breaks_every_kind_of_liveness_probe(
     # failed answer to the kill, give or take a period.
     assert item["expectedSeconds"] == restarted["expected"]["liveness"]["firstFailureToActSeconds"]
     assert item["expectedSeconds"] == (FAST["failureThreshold"] - 1) * FAST["periodSeconds"]
-    assert abs(item["measuredSeconds"] - item["expectedSeconds"]) <= FAST["periodSeconds"] + 1
+    # The journal's own clock: the kill comes one period after the first failed answer, plus
+    # however long the kubelet and the runtime take to deliver the signal.
+    expected, period = item["expectedSeconds"], FAST["periodSeconds"]
+    assert expected - 0.5 <= item["measuredSeconds"] <= expected + period
 
 
 def create(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Demo:
@@ -104,12 +107,13 @@ def test_a_startup_probe_too_short_kills_and_says_so(deployed: Cluster, namespac
     )  # fmt: skip
     killed = demo.until(lambda s: s.get("restarts", 0) >= 1, "killed by the startup probe", 90)
     assert any("failed startup probe" in e["message"] for e in kubelet_events(demo, "Killing"))
-    item = killed["history"][-1]
+    item = next(i for i in killed["history"] if i["restart"] == 1)
     assert (item["reason"], item["evidence"]) == ("StartupProbe", "Journal")
     assert item["probeFailures"] == 2
-    if item["restart"] == demo.container_status()["restartCount"]:  # the runtime's times
-        assert item["expectedSeconds"] == killed["expected"]["startup"]["budgetSeconds"] == 2
-        assert abs(item["measuredSeconds"] - item["expectedSeconds"]) <= 2
+    # Measured from the runtime's start and end of that container (whole seconds, so give or
+    # take one more), recorded while it was the newest: the next kill waits out a 10 s back-off.
+    assert item["expectedSeconds"] == killed["expected"]["startup"]["budgetSeconds"] == 2
+    assert abs(item["measuredSeconds"] - item["expectedSeconds"]) <= 1 + 1
 
 
 def test_oom_is_killed_by_the_kernel_and_recorded(deployed: Cluster, namespace: str) -> None:
