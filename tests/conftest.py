@@ -9,12 +9,15 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, TypeVar
 
 import pytest
 from healthdemo_sandbox import binaries, bringup, releases, waiting
+from healthdemo_sandbox.controlplane.certs import CertificateAuthority
 from healthdemo_sandbox.controlplane.plane import ControlPlane
+from healthdemo_sandbox.kubeletstandin import ApiAuthorizer, KubeletStandIn
 from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.node import cgroups, runtime
 from healthdemo_sandbox.paths import ROOT
@@ -211,3 +214,31 @@ def operator(
     yield process
     process.stop()
     assert process.forbidden() == [], "the operator was refused by RBAC"
+
+
+@contextmanager
+def standin_node(
+    plane: ControlPlane, serving_ca: CertificateAuthority | None = None
+) -> Iterator[KubeletStandIn]:
+    """A Node whose kubelet is a stand-in (a real HTTPS server with the kubelet's
+    `/metrics/probes` and its authentication and authorization, asked of the API server), so
+    that the operator reads probe counters for the Pods a test places on it; `serving_ca`: a
+    serving certificate the cluster CA did not sign."""
+    name = f"standin-{uuid.uuid4().hex[:8]}"
+    admin = plane.api_client()
+    standin = KubeletStandIn(
+        name, plane.ca, authorize=ApiAuthorizer(admin, name), serving_ca=serving_ca
+    )
+    core = client.CoreV1Api(admin)
+    standin.register(core)
+    try:
+        yield standin
+    finally:
+        standin.stop()
+        standin.unregister(core)
+
+
+@pytest.fixture
+def kubelet_node(installed: ControlPlane) -> Iterator[KubeletStandIn]:
+    with standin_node(installed) as standin:
+        yield standin

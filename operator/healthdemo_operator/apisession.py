@@ -10,6 +10,7 @@ the audit log shows one program.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -20,6 +21,24 @@ from kubernetes import client
 from healthdemo_operator import __version__, names
 
 CONNECT_SECONDS = 10
+# A watch is silent most of the time; the kernel probes it after this many idle seconds, then
+# every KEEPALIVE_INTERVAL, and gives up after KEEPALIVE_PROBES unanswered probes (or at once on
+# a reset: the server had forgotten the connection), so a dead connection ends within 11 s.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES = 5, 2, 3
+
+
+def keep_alive(sock: socket.socket | None) -> None:
+    """TCP keepalive on one connection (Linux names; elsewhere only SO_KEEPALIVE)."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", KEEPALIVE_PROBES),
+    ):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 class ApiError(Exception):
@@ -84,7 +103,8 @@ class ApiSession:
         self, path: str, params: Mapping[str, str], idle_timeout: float
     ) -> AsyncIterator[dict[str, Any]]:
         """The lines of a watch, as JSON objects, until the server ends it; a stream silent for
-        `idle_timeout` seconds is given up (a dead connection does not always say so)."""
+        `idle_timeout` seconds is given up (a dead connection does not always say so), and the
+        connection is kept alive at the TCP level, so that one whose far end is gone ends."""
         async with self._client().get(
             path.lstrip("/"),
             params=params,
@@ -95,6 +115,8 @@ class ApiSession:
         ) as response:
             if response.status != 200:
                 raise ApiError(response.status, _message(await response.text()))
+            if response.connection is not None and response.connection.transport is not None:
+                keep_alive(response.connection.transport.get_extra_info("socket"))
             async for line in response.content:
                 if line.strip():
                     yield json.loads(line)

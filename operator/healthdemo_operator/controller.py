@@ -180,17 +180,18 @@ class Controller:
     async def _counters(self, pods: Iterable[PodView], ledger: Ledger) -> dict[str, PodCounters]:
         """The kubelet's counters for each Pod on a node; read afresh where a restart or a
         deletion is about to be recorded (the failures before it belong to the same write), or
-        where the node was not read yet."""
+        where the node was not read yet. Nothing else waits for a kubelet (a hung one takes the
+        read's whole timeout): a new Pod's first probes come with the next poll."""
         fresh: set[str] = set()
         for pod in pods:
             if not pod.node_name:
                 continue
             entry = ledger.pods.get(pod.uid)
+            recorded = entry.container(CONTAINER_NAME).restarts if entry else 0
             if (
                 self.counters.latest(pod.node_name) is None
-                or entry is None
-                or pod.restart_count > entry.container(CONTAINER_NAME).restarts
-                or ((pod.deleting or pod.gone) and not entry.final)
+                or pod.restart_count > recorded
+                or ((pod.deleting or pod.gone) and (entry is None or not entry.final))
             ):
                 fresh.add(pod.node_name)
         await asyncio.gather(*(self.counters.refresh(node) for node in fresh))

@@ -25,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from healthdemo_operator import metrics, names
+from healthdemo_operator import informer, metrics, names
 from healthdemo_operator.controller import Controller
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.kube import Kube
@@ -54,10 +54,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Kopf keeps a worker per HealthDemo for this long after its last event, holding its last
     # body: after a restart's listing, a thousand of them.
     settings.queueing.idle_timeout = 1.0
-    # A watch stream can die silently: ask the server to end it every 5 minutes, and give up on
-    # one that has been quiet for longer than that.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
+    # A watch stream can die silently: ask the server to end it as often as the controller's
+    # own watches (informer.py: it sends a bookmark 2 s before), and give up on one quiet for
+    # longer: a HealthDemo created meanwhile waits that long at most.
+    settings.watching.server_timeout = informer.WATCH_SECONDS
+    settings.watching.inactivity_timeout = informer.IDLE_SECONDS
+    settings.watching.client_timeout = informer.IDLE_SECONDS + 10
     settings.watching.connect_timeout = 10
     # Our resources are fixed at start-up: no need to list CRDs or namespaces (and no RBAC for it).
     settings.scanning.disabled = True

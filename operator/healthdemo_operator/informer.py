@@ -25,8 +25,13 @@ logger = logging.getLogger(__name__)
 
 V = TypeVar("V")
 PAGE = 100
-WATCH_SECONDS = 300  # the server ends each watch after this; it is started again at once
-IDLE_SECONDS = WATCH_SECONDS + 30  # no line (not even a bookmark) for this long: dead stream
+# The server ends each watch after WATCH_SECONDS (it is started again at once, from the last
+# version seen: no list) and sends a bookmark 2 s before; so a stream silent for IDLE_SECONDS is
+# dead, whatever the connection says: its far end may have gone without a word (a proxy or a
+# load balancer that lost the server keeps the connection open). Connections that die below
+# HTTP are found sooner by TCP keepalive (apisession.py).
+WATCH_SECONDS = 30
+IDLE_SECONDS = WATCH_SECONDS + 5
 RETRY_SECONDS = (0.5, 1, 2, 5, 10)
 LIST_SECONDS = 60
 

@@ -32,6 +32,10 @@ __all__ = ["ApiException", "Kube", "KubeletRefused", "one_line"]
 
 MAX_MESSAGE = 1024  # events.k8s.io limit; core/v1 has none, but kubectl describe truncates
 JSON = "application/json"
+# (connect, read) seconds for one API request: a hung answer fails the reconcile, which is
+# tried again from a fresh read, instead of holding a worker forever (a late write that lands
+# afterwards is refused by the resourceVersion it was built on).
+REQUEST_SECONDS = (10, 20)
 HEALTHDEMOS = f"/apis/{names.GROUP}/{names.VERSION}/namespaces/{{namespace}}/{names.PLURAL}"
 
 
@@ -101,7 +105,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._api.call_api(*request)
+        response = self._api.call_api(*request, _request_timeout=REQUEST_SECONDS)
         response.read()
         text = response.data.decode("utf-8", errors="replace")
         if not 200 <= response.status <= 299:

@@ -1,24 +1,32 @@
 """Kubelet stand-ins: HTTPS servers that answer `/metrics/probes` the way a kubelet does, for as
-many Pods as they are told about — a stand-in, not a kubelet: it runs no probes, checks no
-credentials and serves nothing else. For measuring what reading kubelets costs the operator at
-a scale no single machine can run for real (bench/operator_bench.py).
+many Pods as they are told about — a stand-in, not a kubelet: it runs no probes and serves
+nothing else. For measuring what reading kubelets costs the operator at a scale no single machine
+can run for real (bench/operator_bench.py), and for putting the operator's exact path (the
+kubelet's counters) through faults a real kubelet will not make on demand (tests).
 
 Each stand-in is one Node: `register` creates the Node object with the stand-in's address and
 port as its kubelet endpoint (what the operator looks up), and `bind` puts a Pod on it (the
 binding subresource, as a scheduler would). Its serving certificate comes from the cluster CA,
-so the operator verifies it as it verifies a real kubelet.
+so the operator verifies it as it verifies a real kubelet (or from another CA: a kubelet whose
+certificate the cluster CA did not sign, as on kind and minikube). With an `ApiAuthorizer` it asks
+the API server who is calling and whether they may, as a kubelet with webhook authentication and
+authorization does; `fault` makes it answer as a failing kubelet would; the text's format is
+checked against a real kubelet's on every supported release (tests/node).
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
+import struct
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes import client
 
@@ -28,6 +36,57 @@ PATH = "/metrics/probes"
 # The buckets of the kubelet's prober_probe_duration_seconds, so the text is as long as a
 # kubelet's (the operator's line filter skips them).
 DURATION_BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10")
+HANG_SECONDS = 120  # a hung answer comes after this, or when released
+# How a failing kubelet answers: an HTTP status (500, 503), a connection reset, no answer.
+Fault = int | Literal["reset", "hang"] | None
+# (Authorization header, path) → None (allowed) or the kubelet's refusal: (status, body).
+Authorize = Callable[[str | None, str], tuple[int, str] | None]
+
+
+def subresource(path: str) -> str:
+    """The `nodes/<subresource>` a kubelet asks the authorizer about for a path: metrics, stats,
+    log and spec have their own; everything else (pods, exec, configz, ...) is `proxy` (as
+    before fine-grained kubelet authorization, which adds a few and falls back to `proxy`)."""
+    top = path.split("?", maxsplit=1)[0].strip("/").split("/")[0]
+    return {"metrics": "metrics", "stats": "stats", "logs": "log", "spec": "spec"}.get(top, "proxy")
+
+
+class ApiAuthorizer:
+    """A kubelet's webhook authentication and authorization: TokenReview for who is calling,
+    SubjectAccessReview for `get nodes/<subresource>` on this Node."""
+
+    def __init__(self, admin: client.ApiClient, node: str) -> None:
+        self._authn = client.AuthenticationV1Api(admin)
+        self._authz = client.AuthorizationV1Api(admin)
+        self.node = node
+        self.allowed: set[str] = set()  # who was let in
+
+    def __call__(self, header: str | None, path: str) -> tuple[int, str] | None:
+        if not header or not header.startswith("Bearer "):
+            return 401, "Unauthorized"
+        review = self._authn.create_token_review(
+            {"spec": {"token": header.removeprefix("Bearer ")}}
+        ).status
+        if not review.authenticated:
+            return 401, "Unauthorized"
+        user, sub = review.user, subresource(path)
+        attributes = {"verb": "get", "resource": "nodes", "subresource": sub, "name": self.node}
+        access = self._authz.create_subject_access_review(
+            {
+                "spec": {
+                    "user": user.username,
+                    "groups": user.groups,
+                    "uid": user.uid,
+                    "resourceAttributes": attributes,
+                }
+            }
+        ).status
+        if access.allowed:
+            self.allowed.add(user.username)
+            return None
+        return 403, (
+            f"Forbidden (user={user.username}, verb=get, resource=nodes, subresource(s)=[{sub}])\n"
+        )
 
 
 @dataclass
@@ -76,26 +135,73 @@ def probes_text(pods: Iterator[StandInPod] | list[StandInPod]) -> str:
     return "\n".join(lines + totals) + "\n"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up on a hung or slow answer is no error of the stand-in's."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class KubeletStandIn:
     """One Node's kubelet stand-in, on 127.0.0.1 and a port of its own."""
 
-    def __init__(self, name: str, ca: CertificateAuthority) -> None:
+    def __init__(
+        self,
+        name: str,
+        ca: CertificateAuthority,
+        *,
+        authorize: Authorize | None = None,
+        serving_ca: CertificateAuthority | None = None,
+    ) -> None:
         self.name = name
+        self.authorize = authorize
         self.pods: dict[str, StandInPod] = {}
         self.reads = 0
+        self.fault: Fault = None
+        self.refused: list[tuple[int, str]] = []  # what authorization refused: (status, path)
+        self._released = threading.Event()
         self._lock = threading.Lock()
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the operator's pool expects
+
             def do_GET(self) -> None:
-                if self.path != PATH:
-                    self.send_error(404)
-                    return
                 with standin._lock:
                     standin.reads += 1
-                    body = probes_text(list(standin.pods.values())).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    fault = standin.fault
+                if fault == "hang":
+                    standin._released.wait(HANG_SECONDS)
+                elif fault == "reset":
+                    # RST instead of an answer: what a kubelet killed mid-request leaves.
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    self.close_connection = True
+                    return
+                elif fault is not None:
+                    self._answer(fault, "injected by the kubelet stand-in\n")
+                    return
+                header = self.headers.get("Authorization")
+                refusal = authorize(header, self.path) if authorize else None
+                if refusal is not None:
+                    with standin._lock:
+                        standin.refused.append((refusal[0], self.path))
+                    self._answer(*refusal)
+                    return
+                if self.path != PATH:
+                    self._answer(404, "404 page not found\n")
+                    return
+                with standin._lock:
+                    body = probes_text(list(standin.pods.values()))
+                self._answer(200, body, "text/plain; version=0.0.4; charset=utf-8")
+
+            def _answer(self, status: int, text: str, kind: str = "text/plain") -> None:
+                body = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -103,8 +209,10 @@ class KubeletStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        pair = ca.issue(f"kubelet-standin-{name}", ip_addresses=["127.0.0.1"], server=True)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        pair = (serving_ca or ca).issue(
+            f"kubelet-standin-{name}", ip_addresses=["127.0.0.1"], server=True
+        )
         directory = Path(tempfile.mkdtemp(prefix="kubelet-standin-"))
         cert, key = pair.write(directory, "serving")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -113,6 +221,27 @@ class KubeletStandIn:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def fail_with(self, fault: Fault) -> None:
+        """Answer every request this way from now on (None: answer normally again)."""
+        with self._lock:
+            self.fault = fault
+            if fault == "hang":
+                self._released.clear()
+            else:
+                self._released.set()  # a hung request answers now
+
+    def restart(self) -> None:
+        """What a kubelet restart does to its counters: every one starts again from zero."""
+        with self._lock:
+            for pod in self.pods.values():
+                pod.failed.clear()
+                pod.successful = 0
+
+    def count(self, uid: str, probe: str, failed: int) -> None:
+        """The kubelet's failed count of one probe ("Liveness", ...) of one Pod, from now on."""
+        with self._lock:
+            self.pods[uid].failed[probe] = failed
 
     def register(self, core: client.CoreV1Api) -> None:
         """The Node object, with this stand-in as its kubelet (address and port)."""
@@ -134,5 +263,6 @@ class KubeletStandIn:
         core.delete_node(self.name)
 
     def stop(self) -> None:
+        self.fail_with(None)
         self._server.shutdown()
         self._server.server_close()

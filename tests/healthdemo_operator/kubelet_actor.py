@@ -1,5 +1,6 @@
 """The test plays the kubelet through the real API: Pod status updates and kubelet Events,
-created and aggregated exactly as a 1.34 kubelet's recorder does (same name, count + 1)."""
+created and aggregated exactly as a kubelet's recorder does (same name, count + 1) — and, for a
+Pod placed on a stand-in kubelet's Node, the kubelet's own probe counters."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from healthdemo_sandbox.kubeletstandin import KubeletStandIn, StandInPod
 from kubernetes import client
 
 NODE = "sandbox-node"
@@ -29,6 +31,26 @@ class KubeletActor:
         # only when its status does.
         self._ready: bool | None = None
         self._ready_changed = self._started
+        self.standin: KubeletStandIn  # once placed on one
+        self.uid = ""
+
+    def place(self, standin: KubeletStandIn) -> None:
+        """Schedule the Pod on the stand-in's Node: from now on its kubelet counts its probes."""
+        self.standin = standin
+        uid = self.pod()["metadata"]["uid"]
+        standin.bind(self.core, StandInPod(self.namespace, self.pod_name, uid))
+        self.uid = uid
+
+    def liveness_failed(self, unhealthy: str, count: int) -> None:
+        """`count` failed liveness probes so far, told by both sources: the `Unhealthy` Event's
+        count, and (once placed on a stand-in kubelet) the kubelet's counter."""
+        self.aggregate(unhealthy, count)
+        if self.uid:
+            self.counted(count)
+
+    def counted(self, failed: int, probe: str = "Liveness") -> None:
+        """The stand-in kubelet's failed count of this Pod's `probe`, from now on."""
+        self.standin.count(self.uid, probe, failed)
 
     def pod(self) -> dict[str, Any]:
         pod: dict[str, Any] = self.core.api_client.sanitize_for_serialization(

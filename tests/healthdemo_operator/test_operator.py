@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.kubeletstandin import KubeletStandIn
 from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -190,40 +191,76 @@ def test_every_kubelet_event_about_the_pod_counts_against_its_budget(
     assert liveness(counted)["counted"] == 1
 
 
+def counts_complete(recorded: dict[str, Any]) -> tuple[str, str]:
+    """The CountsComplete condition's (status, reason)."""
+    found = next(c for c in recorded.get("conditions") or () if c["type"] == "CountsComplete")
+    return found["status"], found["reason"]
+
+
+def two_failures_exact(
+    kubelet: KubeletActor, custom: client.CustomObjectsApi, namespace: str
+) -> str:
+    """Two failed liveness probes on both sources, recorded as exact; the Event's name."""
+    unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
+    kubelet.liveness_failed(unhealthy, 2)
+    eventually(
+        lambda: (
+            (s := status(custom, namespace)).get("probeFailures") == 2
+            and counts_complete(s) == ("True", "Exact")
+        ),
+        what="2 failures, exact",
+    )
+    return unhealthy
+
+
 def test_operator_killed_mid_episode_counts_exactly_once(
     operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
-    custom: client.CustomObjectsApi,
     namespace: str,
+    kubelet_node: KubeletStandIn,
 ) -> None:
+    """On both sources: the kubelet's Events and its probe counters (which go on past the
+    Events' budget), across a SIGKILL and a clean restart of the operator."""
+    custom = client.CustomObjectsApi(installed.api_client())
     kubelet = start_demo(installed, core, namespace)
+    kubelet.place(kubelet_node)
     kubelet.run_container()
-    unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
-    kubelet.aggregate(unhealthy, 2)
-    eventually(lambda: status(custom, namespace).get("probeFailures") == 2, what="2 failures")
+    unhealthy = two_failures_exact(kubelet, custom, namespace)
 
     operator.kill()
-    # While it is down: the third failure, the kill and the restart.
-    kubelet.aggregate(unhealthy, 3)
+    # While it is down: the third failure, the kill and the restart; and 4 more failures of
+    # the new container that only the counter tells (the Events' budget is spent).
+    kubelet.liveness_failed(unhealthy, 3)
     kubelet.event("Killing", KILLING, event_type="Normal")
     kubelet.run_container(
         restarts=1, last_terminated=kubelet.terminated(exit_code=0, reason="Completed")
     )
+    kubelet.counted(7)
     operator.start()
 
     settled = eventually(
-        lambda: (s := status(custom, namespace)).get("restarts") == 1 and s, what="restart"
+        lambda: (
+            (s := status(custom, namespace)).get("restarts") == 1
+            and s.get("probeFailures") == 7
+            and s
+        ),
+        what="the restart, and the counter's 7 failures",
     )
-    assert settled["probeFailures"] == 3
     assert settled["history"][0]["reason"] == "LivenessProbe"
     assert settled["history"][0]["probeFailures"] == 3
+    assert counts_complete(settled) == ("True", "Exact")
     # And again after a clean restart of the operator: nothing counted twice.
     operator.stop()
     operator.start()
-    kubelet.aggregate(unhealthy, 5)
-    eventually(lambda: status(custom, namespace).get("probeFailures") == 5, what="5 failures")
-    assert status(custom, namespace)["restarts"] == 1
+    kubelet.aggregate(unhealthy, 5)  # Events and counter disagree: the counter is the truth
+    kubelet.counted(9)
+    final = eventually(
+        lambda: (s := status(custom, namespace)).get("probeFailures") == 9 and s,
+        what="9 failures",
+    )
+    assert final["restarts"] == 1
+    assert counts_complete(final) == ("True", "Exact")
 
 
 def test_input_the_schema_cannot_judge_is_reported_invalid(

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.kubeletstandin import KubeletStandIn
 from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 
 from ..conftest import ROOT, Scraped, eventually
 from .kubelet_actor import KILLING, LIVENESS_500, KubeletActor
-from .test_operator import start_demo, status
+from .test_operator import counts_complete, start_demo, status
 
 pytestmark = pytest.mark.controlplane
 
@@ -114,16 +115,22 @@ def test_the_counters_survive_operator_restarts_exactly(
     operator: LocalOperator,
     installed: ControlPlane,
     core: client.CoreV1Api,
-    custom: client.CustomObjectsApi,
     namespace: str,
+    kubelet_node: KubeletStandIn,
 ) -> None:
+    """On both sources: the Pod runs on a stand-in kubelet's Node, whose counter says more than
+    the Events."""
+    custom = client.CustomObjectsApi(installed.api_client())
     kubelet = start_demo(installed, core, namespace)
+    kubelet.place(kubelet_node)
     kubelet.run_container()
     unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
+    kubelet.counted(3)
     restart(kubelet, unhealthy, failures=3, restarts=1)
     first = recorded(custom, namespace, restarts=1)
     assert first["restartReasons"] == {"LivenessProbe": 1}
     assert first["probeFailures"] == 3
+    assert counts_complete(first) == ("True", "Exact")
     assert first["recovery"]["count"] == 1
     expected = expected_series(first)
     assert expected["healthdemo_restarts_total/LivenessProbe"] == 1
@@ -143,10 +150,16 @@ def test_the_counters_survive_operator_restarts_exactly(
     served_exactly(operator, namespace, expected, restarted=True)
 
     # And the next restart counts on from there: 2, with its recovery, each once.
+    kubelet.counted(8)  # 2 more than its Events tell: the Event budget is spent
     restart(kubelet, unhealthy, failures=6, restarts=2)
     second = recorded(custom, namespace, restarts=2)
     assert second["restartReasons"] == {"LivenessProbe": 2}
     assert second["recovery"]["count"] == 2
+    second = eventually(
+        lambda: (s := status(custom, namespace)).get("probeFailures") == 8 and s,
+        what="the counter's 8 failures",
+    )
+    assert counts_complete(second) == ("True", "Exact")
     served_exactly(operator, namespace, expected_series(second), restarted=False)
 
     # A deleted HealthDemo's series go with it.

@@ -23,7 +23,7 @@ class Proxied:
 
 @pytest.fixture
 def proxied_operator(installed: ControlPlane, tmp_path: Path) -> Iterator[Proxied]:
-    proxy = FaultProxy(installed.server, installed.ca.cert_pem)
+    proxy = FaultProxy(installed.server, installed.ca)
     proxy.start()
     identity = installed.users["operator"]
     kubeconfig = tmp_path / "via-proxy.kubeconfig"

@@ -12,12 +12,20 @@ from typing import Any
 
 import pytest
 from healthdemo_sandbox.controlplane import ControlPlane
+from healthdemo_sandbox.kubeletstandin import KubeletStandIn
 from healthdemo_sandbox.localoperator import LocalOperator
 from kubernetes import client
 
 from ..conftest import eventually
-from ..healthdemo_operator.kubelet_actor import KILLING, LIVENESS_500, KubeletActor
-from ..healthdemo_operator.test_operator import apply, read_pod, sample, status
+from ..healthdemo_operator.kubelet_actor import KILLING, KubeletActor
+from ..healthdemo_operator.test_operator import (
+    apply,
+    counts_complete,
+    read_pod,
+    sample,
+    status,
+    two_failures_exact,
+)
 
 pytestmark = pytest.mark.controlplane
 
@@ -58,8 +66,10 @@ def acted(replica: LocalOperator, namespace: str) -> int:
 
 
 def test_one_acts_the_other_takes_over(
-    replicas: list[LocalOperator], installed: ControlPlane
+    replicas: list[LocalOperator], installed: ControlPlane, kubelet_node: KubeletStandIn
 ) -> None:
+    """On both sources: the kubelet's Events, and its probe counters (a stand-in kubelet's),
+    which the stand-by reads from where the leader's last write left them."""
     namespace = f"ha-{uuid.uuid4().hex[:6]}"
     installed.kubectl("create", "namespace", namespace)
     core = client.CoreV1Api(installed.api_client())
@@ -71,10 +81,9 @@ def test_one_acts_the_other_takes_over(
     apply(installed, sample(namespace))
     eventually(lambda: read_pod(core, namespace, "demo-webapp"), what="the Pod")
     kubelet = KubeletActor(core, namespace, "demo-webapp")
+    kubelet.place(kubelet_node)
     kubelet.run_container()
-    unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
-    kubelet.aggregate(unhealthy, 2)
-    eventually(lambda: status(custom, namespace).get("probeFailures") == 2, what="2 failures")
+    unhealthy = two_failures_exact(kubelet, custom, namespace)
 
     active = [r for r in replicas if acted(r, namespace)]
     assert len(active) == 1, "exactly one replica handles HealthDemos"
@@ -83,13 +92,18 @@ def test_one_acts_the_other_takes_over(
 
     leader.kill()
     killed_at = time.monotonic()
-    kubelet.aggregate(unhealthy, 3)
+    kubelet.liveness_failed(unhealthy, 3)
     kubelet.event("Killing", KILLING, event_type="Normal")
     kubelet.run_container(
         restarts=1, last_terminated=kubelet.terminated(exit_code=0, reason="Completed")
     )
+    kubelet.counted(5)  # and 2 of the new container's, past the Events
     taken_over = eventually(
-        lambda: (s := status(custom, namespace)).get("restarts") == 1 and s,
+        lambda: (
+            (s := status(custom, namespace)).get("restarts") == 1
+            and s.get("probeFailures") == 5
+            and s
+        ),
         timeout=LIFETIME * 3,
         what="the stand-by records the restart",
     )
@@ -97,6 +111,8 @@ def test_one_acts_the_other_takes_over(
     print(f"\ntakeover after SIGKILL of the leader: {takeover_s:.1f} s (lifetime {LIFETIME} s)")
     assert "Resuming operations" in standby.log_text()
     assert takeover_s < LIFETIME + 10, f"takeover took {takeover_s:.1f} s"
-    assert taken_over["probeFailures"] == 3  # not 2 + 3
+    assert taken_over["probeFailures"] == 5  # the counter's, not 2 + 5
     assert taken_over["history"][0]["reason"] == "LivenessProbe"
+    assert taken_over["history"][0]["probeFailures"] == 3
+    assert counts_complete(taken_over) == ("True", "Exact")
     installed.kubectl("delete", "namespace", namespace, "--wait=false")

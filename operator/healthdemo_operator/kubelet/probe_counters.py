@@ -28,9 +28,14 @@ class ProbeCounts:
     """One Pod's container: probes that failed, by probe type ("Liveness", ...)."""
 
     failed: Mapping[str, int] = field(default_factory=dict)
+    probed: Mapping[str, int] = field(default_factory=dict)  # every result: grows each period
 
     def failures(self, probe_type: str) -> int:
         return self.failed.get(probe_type, 0)
+
+    def probes(self, probe_type: str) -> int | None:
+        """How many `probe_type` probes the kubelet ran (None: it showed none)."""
+        return self.probed.get(probe_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +52,16 @@ def parse(text: str, container: str) -> dict[str, ProbeCounts]:
     prefix = METRIC + "{"
     ours = "\n".join(line for line in text.splitlines() if line.startswith(prefix))
     failed: dict[str, dict[str, int]] = {}
+    probed: dict[str, dict[str, int]] = {}
     for family in text_string_to_metric_families(ours + "\n"):
         for sample in family.samples:
             labels = sample.labels
             if labels.get("container") != container or "pod_uid" not in labels:
                 continue
-            counts = failed.setdefault(labels["pod_uid"], {})
+            uid, probe = labels["pod_uid"], labels.get("probe_type", "")
+            counts = failed.setdefault(uid, {})
             if labels.get("result") == FAILED:
-                counts[labels.get("probe_type", "")] = int(sample.value)
-    return {uid: ProbeCounts(failed=counts) for uid, counts in failed.items()}
+                counts[probe] = int(sample.value)
+            every = probed.setdefault(uid, {})
+            every[probe] = every.get(probe, 0) + int(sample.value)
+    return {uid: ProbeCounts(failed=counts, probed=probed[uid]) for uid, counts in failed.items()}

@@ -29,20 +29,28 @@ class Tally:
 
     events: int = 0  # as the kubelet's Events told them
     raw: int | None = None  # the kubelet's counter (prober_probe_total) at the last read
+    probed: int | None = None  # ...and how many probes it ran at all (every result)
     total: int = 0  # ...added up across resets of that counter
     counted: int = 0  # in the status: the larger of the two lower bounds
     at: str | None = None  # when the kubelet's counter last moved
 
-    def follow(self, raw: int, at: str | None) -> bool:
-        """Take the kubelet's counter; True if it went down (the kubelet restarted: what it
-        counted since the last read is lost)."""
-        reset = self.raw is not None and raw < self.raw
+    def follow(self, raw: int, at: str | None, probed: int | None = None) -> bool:
+        """Take the kubelet's counter; True if it was reset (the kubelet restarted: what it
+        counted since the last read is lost). The failed count alone may not go down (no
+        failure since, or as many as before), but the count of every probe it ran does: it
+        grows with each period."""
+        reset = self.raw is not None and (
+            raw < self.raw
+            or (probed is not None and self.probed is not None and probed < self.probed)
+        )
         if self.raw is None:
             self.total = raw
         else:
             self.total += raw if reset else raw - self.raw
         if raw != self.raw:
             self.raw, self.at = raw, at
+        if probed is not None:
+            self.probed = probed
         return reset
 
     def uncounted(self) -> int:
@@ -59,6 +67,7 @@ class Tally:
         return cls(
             events=int(raw.get("events") or 0),
             raw=raw.get("raw"),
+            probed=raw.get("probed"),
             total=int(raw.get("total") or 0),
             counted=int(raw.get("counted") or 0),
             at=raw.get("at"),
@@ -67,6 +76,8 @@ class Tally:
     def dump(self) -> dict[str, Any]:
         raw: dict[str, Any] = {"events": self.events, "raw": self.raw, "total": self.total}
         raw["counted"] = self.counted
+        if self.probed is not None:
+            raw["probed"] = self.probed
         if self.at is not None:
             raw["at"] = self.at
         return raw

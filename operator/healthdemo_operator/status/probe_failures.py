@@ -102,7 +102,8 @@ def count_kubelet(
                 continue  # no such probe on the Pod
             liveness = container.probes.get(LIVENESS)
             since = liveness.at if liveness else None
-            if container.tally(probe).follow(raw, read_at) and probe == LIVENESS:
+            probed = reading.counts.probes(probe)
+            if container.tally(probe).follow(raw, read_at, probed) and probe == LIVENESS:
                 ledger.add_gap(
                     "KubeletCountersReset",
                     f"the kubelet of node {pod.node_name} restarted: liveness probe failures of "
