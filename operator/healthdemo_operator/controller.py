@@ -297,9 +297,12 @@ class Controller:
         )
         if not await self._write(tracked, baseline, healthdemo, recording):
             return AT_ONCE  # someone else wrote: again, from a fresh read
-        for pod_uid in list(tracked.departed):
-            if pod_uid in recording.ledger.pods:
-                del tracked.departed[pod_uid]
+        # A deleted Pod is forgotten once a write recorded it as gone (its counts final, or the
+        # gap said); one whose deletion came while this write was on its way waits for the next.
+        for pod in pods:
+            entry = recording.ledger.pods.get(pod.uid)
+            if pod.gone and (entry is None or entry.final):
+                tracked.departed.pop(pod.uid, None)
         for pod_uid, recorded in ready_seen.items():  # newer states may have come meanwhile
             del tracked.ready_seen[pod_uid][: len(recorded)]
             if not tracked.ready_seen[pod_uid]:

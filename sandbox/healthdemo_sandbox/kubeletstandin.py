@@ -22,6 +22,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,15 +100,21 @@ class StandInPod:
     successful: int = 0
 
 
-def probes_text(pods: Iterator[StandInPod] | list[StandInPod]) -> str:
-    """The kubelet's /metrics/probes for these Pods: a counter and a duration histogram per
-    probe (liveness and readiness), in the kubelet's label order."""
+def probes_text(pods: Iterator[StandInPod] | list[StandInPod], started: float = 0.0) -> str:
+    """The kubelet's /metrics/probes for these Pods: its process start time, a counter and a
+    duration histogram per probe (liveness and readiness), with the kubelet's help texts and
+    label names, in its order (the histogram has no `pod_uid`); a result's series exists once
+    it has been counted."""
     lines = [
+        "# HELP process_start_time_seconds [ALPHA] Start time of the process since unix epoch in "
+        "seconds.",
+        "# TYPE process_start_time_seconds gauge",
+        f"process_start_time_seconds {started!r}",
         "# HELP prober_probe_duration_seconds [ALPHA] Duration in seconds for a probe response.",
         "# TYPE prober_probe_duration_seconds histogram",
     ]
     totals = [
-        "# HELP prober_probe_total [ALPHA] Cumulative number of a liveness, readiness or "
+        "# HELP prober_probe_total [BETA] Cumulative number of a liveness, readiness or "
         "startup probe for a container by result.",
         "# TYPE prober_probe_total counter",
     ]
@@ -115,23 +122,25 @@ def probes_text(pods: Iterator[StandInPod] | list[StandInPod]) -> str:
         for probe in ("Liveness", "Readiness"):
             labels = (
                 f'container="{pod.container}",namespace="{pod.namespace}",pod="{pod.name}",'
-                f'pod_uid="{pod.uid}",probe_type="{probe}"'
+                f'probe_type="{probe}"'
             )
-            for bucket in DURATION_BUCKETS:
+            for bucket in (*DURATION_BUCKETS, "+Inf"):
                 lines.append(
                     f'prober_probe_duration_seconds_bucket{{{labels},le="{bucket}"}} '
                     f"{pod.successful}"
                 )
-            lines.append(f'prober_probe_duration_seconds_bucket{{{labels},le="+Inf"}} '
-                         f"{pod.successful}")  # fmt: skip
             lines.append(f"prober_probe_duration_seconds_sum{{{labels}}} {pod.successful * 0.002}")
             lines.append(f"prober_probe_duration_seconds_count{{{labels}}} {pod.successful}")
+            counted = (
+                f'container="{pod.container}",namespace="{pod.namespace}",pod="{pod.name}",'
+                f'pod_uid="{pod.uid}",probe_type="{probe}"'
+            )
             for result, count in (
-                ("failed", pod.failed.get(probe, 0)),
+                ("failed", pod.failed.get(probe)),
                 ("successful", pod.successful),
-                ("unknown", 0),
             ):
-                totals.append(f'prober_probe_total{{{labels},result="{result}"}} {count}')
+                if count is not None:
+                    totals.append(f'prober_probe_total{{{counted},result="{result}"}} {count}')
     return "\n".join(lines + totals) + "\n"
 
 
@@ -161,6 +170,7 @@ class KubeletStandIn:
         self.pods: dict[str, StandInPod] = {}
         self.reads = 0
         self.fault: Fault = None
+        self.started = time.time()  # its process_start_time_seconds
         self.refused: list[tuple[int, str]] = []  # what authorization refused: (status, path)
         self._released = threading.Event()
         self._lock = threading.Lock()
@@ -195,7 +205,7 @@ class KubeletStandIn:
                     self._answer(404, "404 page not found\n")
                     return
                 with standin._lock:
-                    body = probes_text(list(standin.pods.values()))
+                    body = probes_text(list(standin.pods.values()), standin.started)
                 self._answer(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
             def _answer(self, status: int, text: str, kind: str = "text/plain") -> None:
@@ -232,8 +242,10 @@ class KubeletStandIn:
                 self._released.set()  # a hung request answers now
 
     def restart(self) -> None:
-        """What a kubelet restart does to its counters: every one starts again from zero."""
+        """What a kubelet restart does to its counters: every one starts again from zero, in a
+        process that started later."""
         with self._lock:
+            self.started = max(time.time(), self.started + 2)
             for pod in self.pods.values():
                 pod.failed.clear()
                 pod.successful = 0

@@ -181,7 +181,11 @@ PROBE_METRICS = "\n".join(
             probe_type="Liveness",
             le="0.005",
         ),
-        "# HELP prober_probe_total [ALPHA] Cumulative number of a liveness, readiness or startup "
+        "# HELP process_start_time_seconds [ALPHA] Start time of the process since unix epoch in "
+        "seconds.",
+        "# TYPE process_start_time_seconds gauge",
+        "process_start_time_seconds 1.76509e+09",
+        "# HELP prober_probe_total [BETA] Cumulative number of a liveness, readiness or startup "
         "probe for a container by result.",
         "# TYPE prober_probe_total counter",
         _probe_total("demo-webapp", POD_UID, "Liveness", "failed", 32),

@@ -94,11 +94,10 @@ def written_journal(tmp_path: Path, story: list[tuple[str, int | None, int]]) ->
 
 def test_the_kubelets_text_is_parsed_for_our_container_only() -> None:
     counts = probe_counters.parse(PROBE_METRICS, "webapp")
+    started = 1765090000.0  # the kubelet's process_start_time_seconds in the text
     assert counts == {
-        POD_UID: ProbeCounts({"Liveness": 32}, probed={"Liveness": 32 + 71}),
-        "other-pod-uid": ProbeCounts(
-            {"Liveness": 0, "Readiness": 4}, probed={"Liveness": 9, "Readiness": 4}
-        ),
+        POD_UID: ProbeCounts({"Liveness": 32}, kubelet_started=started),
+        "other-pod-uid": ProbeCounts({"Liveness": 0, "Readiness": 4}, kubelet_started=started),
     }
 
 
@@ -138,20 +137,20 @@ def test_a_reset_kubelet_counter_is_added_and_said_to_be_a_lower_bound() -> None
     assert [n.reason for n in restarted.notices] == ["LivenessProbeFailing", "CountsIncomplete"]
 
 
-def test_a_reset_is_seen_by_the_probes_run_even_when_the_failed_count_did_not_go_down() -> None:
-    """The restarted kubelet counted as many failures as before (or none, and shows none): only
-    the number of probes it ran at all, which grows every period, tells."""
+def test_a_restarted_kubelet_is_a_reset_even_when_its_count_did_not_go_down() -> None:
+    """The restarted kubelet counted as many failures as before (a young Pod's few, say): only
+    its new process start time tells that these are new counters, from zero."""
 
-    def read(failed: int, probed: int, when: float) -> PodCounters:
-        counts = ProbeCounts({"Liveness": failed}, probed={"Liveness": probed})
+    def read(failed: int, started: float, when: float) -> PodCounters:
+        counts = ProbeCounts({"Liveness": failed}, kubelet_started=started)
         return PodCounters(counts=counts, at=at(when))
 
-    first = run(counters=read(2, 300, 60))
-    same = run(first.status, counters=read(2, 12, 90), now=90)
+    first = run(counters=read(2, 1000.0, 60))
+    same = run(first.status, counters=read(2, 1085.0, 90), now=90)
     assert same.status["probeFailures"] == 4
     assert counts_complete(same.status)["reason"] == "KubeletCountersReset"
-    # And on from the restarted counters.
-    onward = run(same.status, counters=read(3, 20, 95), now=95)
+    # And on from the restarted kubelet's counters, by their difference again.
+    onward = run(same.status, counters=read(3, 1085.0, 95), now=95)
     assert onward.status["probeFailures"] == 5
 
 

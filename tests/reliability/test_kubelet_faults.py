@@ -50,7 +50,11 @@ def watch(
             seen.append(s)
             return s if check(s) else None
 
-        result: dict[str, Any] = eventually(read, timeout=timeout, what=what)
+        try:
+            result: dict[str, Any] = eventually(read, timeout=timeout, what=what)
+        except AssertionError as exc:
+            last = {k: seen[-1].get(k) for k in ("probeFailures", "conditions")} if seen else {}
+            raise AssertionError(f"{exc}; the last status: {last}") from None
         return result
 
     return seen, until

@@ -4,7 +4,9 @@ of the operator knows of one Pod's counters.
 `prober_probe_total{probe_type, result, namespace, pod, pod_uid, container}` counts every probe the
 kubelet ran and is never rate-limited, unlike its Events. A series exists from a container's
 first probe until the Pod's probe worker stops (the Pod is deleted, or the kubelet restarts), and
-it spans container restarts: so for a live Pod it is the exact number so far.
+it spans container restarts: so for a live Pod it is the exact number so far. The same page has
+the kubelet's `process_start_time_seconds`: a restarted kubelet counts again from zero, and its
+new start time says so even where its new counts have not gone below the old ones.
 
 A node's text has series for every Pod there, ours or not, and a histogram per probe: a cheap
 line filter keeps only our counter's lines, which `prometheus_client`'s own parser then reads
@@ -20,6 +22,7 @@ from datetime import datetime
 from prometheus_client.parser import text_string_to_metric_families
 
 METRIC = "prober_probe_total"
+STARTED = "process_start_time_seconds"  # the kubelet's, on the same page
 FAILED = "failed"
 
 
@@ -28,14 +31,12 @@ class ProbeCounts:
     """One Pod's container: probes that failed, by probe type ("Liveness", ...)."""
 
     failed: Mapping[str, int] = field(default_factory=dict)
-    probed: Mapping[str, int] = field(default_factory=dict)  # every result: grows each period
+    # When the kubelet process that counted them started (its process_start_time_seconds): a
+    # new start means new counters, from zero, whatever the counts look like.
+    kubelet_started: float | None = None
 
     def failures(self, probe_type: str) -> int:
         return self.failed.get(probe_type, 0)
-
-    def probes(self, probe_type: str) -> int | None:
-        """How many `probe_type` probes the kubelet ran (None: it showed none)."""
-        return self.probed.get(probe_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +51,20 @@ class PodCounters:
 def parse(text: str, container: str) -> dict[str, ProbeCounts]:
     """Pod UID → the counts of `container`, from the Prometheus text the kubelet serves."""
     prefix = METRIC + "{"
-    ours = "\n".join(line for line in text.splitlines() if line.startswith(prefix))
+    ours = "\n".join(line for line in text.splitlines() if line.startswith((prefix, STARTED + " ")))
     failed: dict[str, dict[str, int]] = {}
-    probed: dict[str, dict[str, int]] = {}
+    started: float | None = None
     for family in text_string_to_metric_families(ours + "\n"):
         for sample in family.samples:
+            if sample.name == STARTED:
+                started = sample.value
+                continue
             labels = sample.labels
             if labels.get("container") != container or "pod_uid" not in labels:
                 continue
-            uid, probe = labels["pod_uid"], labels.get("probe_type", "")
-            counts = failed.setdefault(uid, {})
+            counts = failed.setdefault(labels["pod_uid"], {})
             if labels.get("result") == FAILED:
-                counts[probe] = int(sample.value)
-            every = probed.setdefault(uid, {})
-            every[probe] = every.get(probe, 0) + int(sample.value)
-    return {uid: ProbeCounts(failed=counts, probed=probed[uid]) for uid, counts in failed.items()}
+                counts[labels.get("probe_type", "")] = int(sample.value)
+    return {
+        uid: ProbeCounts(failed=counts, kubelet_started=started) for uid, counts in failed.items()
+    }

@@ -21,6 +21,7 @@ from healthdemo_operator.observations import EventView
 VERSION = 3
 MAX_GAPS = 10
 LIVENESS = "Liveness"
+STARTED_SLACK = 1.0  # seconds: the same kubelet process, printed alike or not
 
 
 @dataclass(slots=True)
@@ -29,28 +30,29 @@ class Tally:
 
     events: int = 0  # as the kubelet's Events told them
     raw: int | None = None  # the kubelet's counter (prober_probe_total) at the last read
-    probed: int | None = None  # ...and how many probes it ran at all (every result)
+    kubelet_started: float | None = None  # ...counted by the kubelet process started then
     total: int = 0  # ...added up across resets of that counter
     counted: int = 0  # in the status: the larger of the two lower bounds
     at: str | None = None  # when the kubelet's counter last moved
 
-    def follow(self, raw: int, at: str | None, probed: int | None = None) -> bool:
+    def follow(self, raw: int, at: str | None, kubelet_started: float | None = None) -> bool:
         """Take the kubelet's counter; True if it was reset (the kubelet restarted: what it
-        counted since the last read is lost). The failed count alone may not go down (no
-        failure since, or as many as before), but the count of every probe it ran does: it
-        grows with each period."""
-        reset = self.raw is not None and (
-            raw < self.raw
-            or (probed is not None and self.probed is not None and probed < self.probed)
+        counted since the last read is lost): it went down, or another kubelet process counts
+        now (the count alone may not have gone down yet)."""
+        restarted = (
+            kubelet_started is not None
+            and self.kubelet_started is not None
+            and abs(kubelet_started - self.kubelet_started) > STARTED_SLACK
         )
+        reset = self.raw is not None and (raw < self.raw or restarted)
         if self.raw is None:
             self.total = raw
         else:
             self.total += raw if reset else raw - self.raw
         if raw != self.raw:
             self.raw, self.at = raw, at
-        if probed is not None:
-            self.probed = probed
+        if kubelet_started is not None:
+            self.kubelet_started = kubelet_started
         return reset
 
     def uncounted(self) -> int:
@@ -67,7 +69,7 @@ class Tally:
         return cls(
             events=int(raw.get("events") or 0),
             raw=raw.get("raw"),
-            probed=raw.get("probed"),
+            kubelet_started=raw.get("kubeletStarted"),
             total=int(raw.get("total") or 0),
             counted=int(raw.get("counted") or 0),
             at=raw.get("at"),
@@ -76,8 +78,8 @@ class Tally:
     def dump(self) -> dict[str, Any]:
         raw: dict[str, Any] = {"events": self.events, "raw": self.raw, "total": self.total}
         raw["counted"] = self.counted
-        if self.probed is not None:
-            raw["probed"] = self.probed
+        if self.kubelet_started is not None:
+            raw["kubeletStarted"] = self.kubelet_started
         if self.at is not None:
             raw["at"] = self.at
         return raw

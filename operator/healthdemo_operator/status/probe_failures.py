@@ -102,8 +102,8 @@ def count_kubelet(
                 continue  # no such probe on the Pod
             liveness = container.probes.get(LIVENESS)
             since = liveness.at if liveness else None
-            probed = reading.counts.probes(probe)
-            if container.tally(probe).follow(raw, read_at, probed) and probe == LIVENESS:
+            started = reading.counts.kubelet_started
+            if container.tally(probe).follow(raw, read_at, started) and probe == LIVENESS:
                 ledger.add_gap(
                     "KubeletCountersReset",
                     f"the kubelet of node {pod.node_name} restarted: liveness probe failures of "
