@@ -9,10 +9,13 @@ under HEALTHDEMO_REQUIRE_NODE=1.
 from __future__ import annotations
 
 import json
+import os
+import random
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,10 @@ from typing import Any
 import pytest
 import yaml
 from healthdemo_sandbox import binaries, bringup, images
+from healthdemo_sandbox.controlplane import users
 from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.controlplane.users import OPERATOR_NAMESPACE
+from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.node import cleanup, statedir
 from healthdemo_sandbox.node.cleanup import Leftovers
 from healthdemo_sandbox.node.host import NodeBusy, NodeUnavailable
@@ -30,6 +35,9 @@ from healthdemo_sandbox.paths import ROOT
 from healthdemo_sandbox.timings import describe
 
 from ..conftest import REQUIRE_NODE, eventually, unavailable
+from ..reliability.faultproxy import FaultProxy
+
+MAKE_SANDBOX_TESTS = "tests/node/test_make_sandbox.py"
 
 SEED_POD = ROOT / "deploy" / "pod-healthcheck.yaml"
 # The kubelet's CrashLoopBackOff grows 10 s, 20 s, ... 300 s; capped at 2 s here, so that one Pod
@@ -91,6 +99,12 @@ def seed_pod(name: str | None = None) -> dict[str, Any]:
     if name:
         pod["metadata"]["name"] = name
     return pod
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make sandbox` runs its own node: first, before the session's node holds the host lock."""
+    first = [item for item in items if item.nodeid.startswith(MAKE_SANDBOX_TESTS)]
+    items[:] = first + [item for item in items if item not in first]
 
 
 @pytest.fixture(scope="session")
@@ -206,3 +220,62 @@ def deployed(cluster: Cluster) -> Iterator[Cluster]:
         )
         name = "operator.previous.log" if previous.endswith("true") else "operator.log"
         (cluster.node.logs / name).write_text(logs.stdout + logs.stderr)
+
+
+@contextmanager
+def operator_outside(
+    deployed: Cluster, log: Path, kubeconfig: Path | None = None
+) -> Iterator[LocalOperator]:
+    """The operator as a local process we can SIGKILL (or SIGSTOP); the in-cluster one is scaled
+    to zero so that exactly one operator acts."""
+    scale = ("scale", "deployment/healthdemo-operator", "-n", "healthdemo-system")
+    deployed.kubectl(*scale, "--replicas=0")
+    eventually(
+        lambda: not deployed.kubectl(
+            "get", "pods", "-n", "healthdemo-system", "-o", "name"
+        ).stdout.strip(),
+        what="the in-cluster operator gone",
+    )  # fmt: skip
+    operator = LocalOperator(kubeconfig or deployed.plane.kubeconfig("operator"), log)
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+        deployed.kubectl(*scale, "--replicas=1")
+
+
+@pytest.fixture
+def local_operator(deployed: Cluster, tmp_path: Path) -> Iterator[LocalOperator]:
+    with operator_outside(deployed, tmp_path / "operator.log") as operator:
+        yield operator
+
+
+@dataclass
+class ProxiedOperator:
+    proxy: FaultProxy
+    operator: LocalOperator
+
+
+@pytest.fixture
+def proxied_local_operator(deployed: Cluster, tmp_path: Path) -> Iterator[ProxiedOperator]:
+    """The local operator talking to the API server through the fault proxy (tests/reliability);
+    the kubelets it reads directly."""
+    plane = deployed.plane
+    proxy = FaultProxy(plane.server, plane.ca, seed=chaos_seed())
+    proxy.start()
+    identity = plane.users["operator"]
+    kubeconfig = tmp_path / "via-proxy.kubeconfig"
+    kubeconfig.write_text(
+        users.kubeconfig(proxy.url, plane.ca.cert_pem, identity.name, token=identity.token)
+    )
+    try:
+        with operator_outside(deployed, tmp_path / "operator.log", kubeconfig) as operator:
+            yield ProxiedOperator(proxy, operator)
+    finally:
+        proxy.stop()
+
+
+def chaos_seed() -> int:
+    """HEALTHDEMO_CHAOS_SEED, or a fresh one (printed by the tests that use it)."""
+    return int(os.environ.get("HEALTHDEMO_CHAOS_SEED") or random.randrange(1 << 30))

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes import client
+
+from ..background import Background
 from ..conftest import eventually, http_json, kubelet_liveness_successes
 from .conftest import Cluster
 
@@ -114,12 +118,14 @@ class Webapp:
         whatever the timing."""
         eventually(lambda: self.kubelet_successes() > 0, timeout=30, what="a successful answer")
 
-    def fail_below_the_threshold(self) -> None:
-        """Two failed liveness answers, then a successful one: no restart."""
+    def fail_below_the_threshold(self, meanwhile: Callable[[], object] = lambda: None) -> None:
+        """Two failed liveness answers, then a successful one: no restart. `meanwhile` runs
+        right after the failures are asked for (a restart of the node's parts, say)."""
         self.healthy_to_the_kubelet()
         before = int(self.journal()["livenessFailures"])
         restarts = self.restarts()
         assert self.call("/fail-next?count=2", method="POST") == (200, {"failNext": 2})
+        meanwhile()
         eventually(
             lambda: int(self.journal()["livenessFailures"]) == before + 2,
             timeout=30,
@@ -156,3 +162,31 @@ def truth(app: Webapp) -> dict[str, Any]:
         "webappFailures": int(app.journal()["livenessFailures"]),
         "eventFailures": liveness_events(app.cluster, app.pod_name, app.namespace),
     }
+
+
+class StatusTrail(Background):
+    """A HealthDemo's status read every half second in a thread (through the client library,
+    cheaper than kubectl on a busy machine): no total may ever go down on the way, and no
+    restart may change its cause."""
+
+    def __init__(self, app: Webapp) -> None:
+        super().__init__("status-trail")
+        self.app = app
+        self.seen: list[dict[str, Any]] = []
+        self._custom = client.CustomObjectsApi(app.cluster.plane.api_client())
+
+    def step(self) -> None:
+        body = self._custom.get_namespaced_custom_object(
+            "demo.example.com", "v1", self.app.namespace, "healthdemos", self.app.name
+        )
+        self.seen.append(body.get("status") or {})
+
+    def never_rewritten(self) -> None:
+        assert self.seen, "no status read"
+        for field in ("probeFailures", "restarts"):
+            totals = [s.get(field, 0) for s in self.seen]
+            assert totals == sorted(totals), f"{field} went down: {totals}"
+        causes: dict[int, str] = {}
+        for s in self.seen:
+            for item in s.get("history") or ():
+                assert causes.setdefault(item["restart"], item["reason"]) == item["reason"], item

@@ -133,6 +133,7 @@ class Node(Lifecycle):
         self.cleaned_at_start: list[str] = []  # what an earlier, crashed run had left
         self._lock = HostLock()
         self.kubelet_port = 0
+        self._healthz_port = 0
         self._kubelet: ManagedProcess | None = None
         self._scheduler: ManagedProcess | None = None
 
@@ -277,7 +278,31 @@ class Node(Lifecycle):
         process.start()
         return process
 
-    def _start_kubelet(self) -> None:
+    def restart_kubelet(self) -> float:
+        """Stop the kubelet (SIGTERM) and start it again, on the same ports, as an upgrade or a
+        crash of the kubelet does: the containers run on, its probe counters start from zero.
+        Returns the seconds until it serves again."""
+        if self._kubelet is None:
+            raise RuntimeError("the node is not running")
+        began = time.monotonic()
+        self._kubelet.stop()
+        self.processes.remove(self._kubelet)
+        self._start_kubelet(port=self.kubelet_port, healthz_port=self._healthz_port)
+        self._kubelet.wait_until(
+            lambda: self.kubelet_get("/metrics/probes")[0] == 200,
+            what="the kubelet serving again", timeout=60, interval=0.1,
+        )  # fmt: skip
+        return time.monotonic() - began
+
+    def restart_containerd(self) -> float:
+        """Stop containerd (SIGTERM) and start it again: the containers run on under their
+        shims, and the kubelet reconnects. Returns the seconds until its CRI serves again."""
+        began = time.monotonic()
+        self.containerd.stop()
+        self.containerd.start()
+        return time.monotonic() - began
+
+    def _start_kubelet(self, port: int = 0, healthz_port: int = 0) -> None:
         pki = self.state_dir / "pki"
         cert, key = identity.serving_pair(self.controlplane, pki, self.name, self.node_ip)
         files = kubelet.KubeletFiles(
@@ -289,13 +314,14 @@ class Node(Lifecycle):
             pod_logs_dir=self.state_dir / "pod-logs",
             volume_plugin_dir=self.state_dir / "kubelet" / "volume-plugins",
         )
-        self.kubelet_port = free_port(self.node_ip)
+        self.kubelet_port = port or free_port(self.node_ip)
+        self._healthz_port = healthz_port or free_port()
         config = kubelet.configuration(
             files,
             self.containerd.endpoint,
             self.node_ip,
             self.kubelet_port,
-            free_port(),
+            self._healthz_port,
             max_restart_backoff=self.max_restart_backoff,
         )
         path = kubelet.write_config(self.state_dir / "kubelet" / "config.yaml", config)
