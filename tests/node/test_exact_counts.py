@@ -58,15 +58,20 @@ def recorded_exactly(
 ) -> dict[str, Any]:
     """The status, once it has caught up with the truth; then every field is checked. With
     `lower_bound`, the numbers are right but the status cannot know it: it says that reason."""
-    status: dict[str, Any] = eventually(
-        lambda: (
-            (s := app.status()).get("probeFailures") == expected["kubeletFailures"]
-            and s.get("restarts") == expected["restarts"]
-            and s
-        ),
-        timeout=45,
-        what=f"{app.name}: the truth {expected}",
-    )
+    last: list[dict[str, Any]] = [{}]
+
+    def caught_up() -> dict[str, Any] | None:
+        last[0] = s = app.status()
+        exact = s.get("probeFailures") == expected["kubeletFailures"]
+        return s if exact and s.get("restarts") == expected["restarts"] else None
+
+    try:
+        status: dict[str, Any] = eventually(
+            caught_up, timeout=45, what=f"{app.name}: the truth {expected}"
+        )
+    except AssertionError as exc:
+        told = {k: last[0].get(k) for k in ("probeFailures", "restarts", "conditions")}
+        raise AssertionError(f"{exc}; the status said {told}") from None
     assert status["restartReasons"] == {"LivenessProbe": restarts}
     assert [(h["restart"], h["reason"]) for h in status["history"]] == [
         (n, "LivenessProbe") for n in range(restarts, restarts - len(status["history"]), -1)

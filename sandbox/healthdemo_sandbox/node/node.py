@@ -55,6 +55,7 @@ from healthdemo_sandbox.node import (
 )
 from healthdemo_sandbox.node.containerd import Containerd
 from healthdemo_sandbox.node.host import HostLock, require
+from healthdemo_sandbox.node.runtime import CONTAINERD_VERSION
 from healthdemo_sandbox.ports import free_port
 from healthdemo_sandbox.releases import Release
 from healthdemo_sandbox.timings import describe, timed
@@ -300,7 +301,19 @@ class Node(Lifecycle):
         began = time.monotonic()
         self.containerd.stop()
         self.containerd.start()
-        return time.monotonic() - began
+        took = time.monotonic() - began
+        # The kubelet reports the runtime's version as Unknown while it cannot reach it; it is
+        # settled once it reports the real one again.
+        if self._kubelet is not None:
+            self._kubelet.wait_until(
+                self._runtime_reported, what="the kubelet reporting containerd again",
+                timeout=90, interval=0.5,
+            )  # fmt: skip
+        return took
+
+    def _runtime_reported(self) -> bool:
+        info = self.node_object().get("status", {}).get("nodeInfo", {})
+        return bool(info.get("containerRuntimeVersion", "").endswith(CONTAINERD_VERSION[1:]))
 
     def _start_kubelet(self, port: int = 0, healthz_port: int = 0) -> None:
         pki = self.state_dir / "pki"
