@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from healthdemo_sandbox import binaries, images, releases
+from healthdemo_sandbox import binaries, images, releases, waiting
 from healthdemo_sandbox.controlplane import users
 from healthdemo_sandbox.controlplane.plane import ControlPlane
 from healthdemo_sandbox.localoperator import LocalOperator
@@ -83,10 +83,24 @@ def start_node(
     return worker
 
 
-def install(plane: ControlPlane) -> None:
-    """crds/ (and wait until established), then deploy/ — the README's two kubectl commands."""
-    plane.kubectl("apply", "-f", str(ROOT / "crds"))
-    plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+def install(plane: ControlPlane, timeout: float = 90) -> None:
+    """crds/ (and wait until established), then deploy/ — the README's two kubectl commands.
+
+    Established is read from each applied CRD's own status, not with `kubectl wait crd --all`,
+    which failed now and then on a freshly started API server (its error went unseen)."""
+    applied = plane.kubectl("apply", "-f", str(ROOT / "crds"), "-o", "name").stdout.split()
+    names = [name.split("/", 1)[1] for name in applied]
+
+    def established(name: str) -> bool:
+        try:
+            crd = plane.get_json(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        except OSError:
+            return False
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    if not waiting.poll(lambda: all(map(established, names)), timeout=timeout, interval=0.2):
+        raise RuntimeError(f"CRDs not established within {timeout} s: {names}")
     plane.kubectl("apply", "-k", str(ROOT / "deploy"))
 
 

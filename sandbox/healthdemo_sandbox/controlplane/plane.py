@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 
+class KubectlFailed(subprocess.CalledProcessError):
+    """kubectl's own words in the message (CalledProcessError's leaves stderr out)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: {str(self.stderr or '').strip()[:2000]}"
+
+
 class ControlPlane(Lifecycle):
     """Start with `start()` (or `with ControlPlane(...) as cp:`); `stop()` leaves nothing behind."""
 
@@ -112,9 +119,7 @@ class ControlPlane(Lifecycle):
             check=False,
         )
         if check and result.returncode != 0:
-            raise subprocess.CalledProcessError(
-                result.returncode, result.args, result.stdout, result.stderr
-            )
+            raise KubectlFailed(result.returncode, result.args, result.stdout, result.stderr)
         return result
 
     def api_client(self, user: str = "admin") -> ApiClient:
