@@ -117,8 +117,13 @@ def hang() -> Response:
 
 @bp.post("/crash")
 def crash() -> tuple[Response, int]:
-    """Exit with a non-zero code: a crash the kubelet reports as Error, not a liveness kill."""
-    code = current_app.config["CRASH_EXIT_CODE"]
+    """Exit with a code (`?code=N`, default WEBAPP_CRASH_EXIT_CODE): a crash the kubelet reports
+    as Error, not a liveness kill; a chosen code is what a container's restart rules match."""
+    code = (
+        int_arg("code", low=0, high=255)
+        if request.values.get("code")
+        else current_app.config["CRASH_EXIT_CODE"]
+    )
     crash_fn: CrashFn = current_app.config.get("CRASH") or exit_process
     journal().ended("crash", code)  # before exiting: the operator learns it was a crash
     crash_fn(code)

@@ -10,7 +10,16 @@ from typing import Any, NamedTuple
 
 from kubectl_healthdemo.errors import UsageError
 
-HOWS = ("start-failing", "fail-next=N", "hang=S", "crash", "oom", "readiness-off")
+HOWS = (
+    "start-failing",
+    "fail-next=N",
+    "hang=S",
+    "crash",
+    "crash=CODE",
+    "oom",
+    "readiness-off",
+    "readiness-fail-next=N",
+)
 DEFAULT_HOW = "start-failing"
 
 
@@ -24,8 +33,9 @@ class Fault(NamedTuple):
     how: str  # as given, e.g. "fail-next=2"
     path: str
     query: Mapping[str, str] = NO_QUERY
-    checks: int | None = None  # fail-next: how many liveness checks fail
+    checks: int | None = None  # fail-next: how many liveness (or readiness) checks fail
     seconds: float | None = None  # hang
+    exit_code: int | None = None  # crash=CODE
 
 
 # What `heal` undoes: liveness (also fail-next and hang), then readiness.
@@ -43,10 +53,15 @@ def parse_how(text: str) -> Fault:
     }
     if name in simple and not has_value:
         return Fault(text, simple[name])
-    if name == "fail-next" and has_value:
+    counted = {"fail-next": "/fail-next", "readiness-fail-next": "/readyz/fail-next"}
+    if name in counted and has_value:
         if not value.isdigit():
-            raise UsageError(f"--how fail-next=N: N must be a whole number, got {value!r}")
-        return Fault(text, "/fail-next", {"count": value}, checks=int(value))
+            raise UsageError(f"--how {name}=N: N must be a whole number, got {value!r}")
+        return Fault(text, counted[name], {"count": value}, checks=int(value))
+    if name == "crash" and has_value:
+        if not value.isdigit() or int(value) > 255:
+            raise UsageError(f"--how crash=CODE: CODE must be an exit code 0-255, got {value!r}")
+        return Fault(text, "/crash", {"code": value}, exit_code=int(value))
     if name == "hang" and has_value:
         try:
             seconds = float(value)
@@ -99,12 +114,30 @@ def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, An
         return "the process exits with code 1: a crash (reason Crash), restarted by the kubelet"
     if fault.path == "/oom":
         return "it allocates memory until its limit: the kernel kills it (reason OOMKilled)"
-    if fault.path == "/readyz/disable":
-        ready = expected.get("readiness")
-        if ready is None:
-            return "readiness fails, but this HealthDemo has no readiness probe: nothing happens"
-        return (
-            f"readiness fails: out of service {_seconds(ready['firstFailureToActSeconds'])} "
-            "after the first failed probe, never restarted (heal brings it back)"
-        )
+    if fault.path.startswith("/readyz/"):
+        return _readiness(fault, spec, expected)
     return ""
+
+
+def _readiness(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, Any]) -> str:
+    ready = expected.get("readiness")
+    if ready is None:
+        return "readiness fails, but this HealthDemo has no readiness probe: nothing happens"
+    first = _seconds(ready["firstFailureToActSeconds"])
+    out = f"out of service {first} after the first failed probe"
+    if fault.checks is None:
+        return f"readiness fails: {out}, never restarted (heal brings it back)"
+    probe = spec.get("readinessProbe") or {}
+    threshold = int(probe.get("failureThreshold", 3))
+    if fault.checks < threshold:
+        return (
+            f"the next {fault.checks} readiness checks fail, fewer than failureThreshold "
+            f"{threshold}: the Pod stays ready"
+        )
+    spell = fault.checks - threshold
+    period = int(probe.get("periodSeconds", 10))
+    return (
+        f"the next {fault.checks} readiness checks fail, at least {threshold}: {out}, for about "
+        f"{spell} period(s) of {_seconds(period)} (the kubelet probes again at once when the Pod "
+        "turns not ready, which uses one up), then ready again without a restart"
+    )

@@ -17,8 +17,11 @@ Ways to break it (--how):
   fail-next=N     the next N liveness checks fail: fewer than failureThreshold are forgiven
   hang=S          every liveness check takes S seconds: past timeoutSeconds it is a failure
   crash           the process exits with code 1 (reason Crash)
+  crash=CODE      the process exits with that code: what a restart rule matches
   oom             it allocates memory until its memory limit kills it (reason OOMKilled)
   readiness-off   readiness fails: out of service, never restarted (heal undoes it)
+  readiness-fail-next=N
+                  the next N readiness checks fail: fewer than failureThreshold are forgiven
 """
 
 MAIN = f"""\

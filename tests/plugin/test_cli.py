@@ -26,8 +26,10 @@ def test_break_defaults_to_the_seed_demo_switch() -> None:
         ("fail-next=2", "/fail-next", {"count": "2"}),
         ("hang=1.5", "/hang", {"seconds": "1.5"}),
         ("crash", "/crash", {}),
+        ("crash=42", "/crash", {"code": "42"}),
         ("oom", "/oom", {}),
         ("readiness-off", "/readyz/disable", {}),
+        ("readiness-fail-next=4", "/readyz/fail-next", {"count": "4"}),
     ],
 )
 def test_each_way_to_break_it(how: str, path: str, query: dict[str, str]) -> None:
@@ -43,7 +45,10 @@ def test_each_way_to_break_it(how: str, path: str, query: dict[str, str]) -> Non
         ("fail-next", "use one of start-failing, fail-next=N"),
         ("hang=-1", "S must be seconds"),
         ("hang=nan", "S must be seconds"),
-        ("crash=3", "use one of"),
+        ("crash=256", "CODE must be an exit code 0-255, got '256'"),
+        ("crash=x", "CODE must be an exit code"),
+        ("readiness-fail-next=-1", "readiness-fail-next=N: N must be a whole number"),
+        ("crash-now", "use one of"),
         ("explode", "use one of"),
     ],
 )
@@ -136,6 +141,8 @@ EXPECTED = {
         ("crash", "reason Crash"),
         ("oom", "reason OOMKilled"),
         ("readiness-off", "out of service 4 s after the first failed probe, never restarted"),
+        ("readiness-fail-next=2", "fewer than failureThreshold 3: the Pod stays ready"),
+        ("readiness-fail-next=5", "out of service 4 s after the first failed probe, for about 2"),
     ],
 )
 def test_break_says_what_the_kubelet_should_do(how: str, fragment: str) -> None:

@@ -117,6 +117,17 @@ def test_crash_calls_the_crash_action_with_the_exit_code(
     assert crashes == [1]
 
 
+def test_crash_exits_with_the_code_asked_for(client: FlaskClient, crashes: list[int]) -> None:
+    """A restart rule matches exit codes: the lesson picks one."""
+    response = client.post("/crash?code=42")
+    assert response.status_code == 202
+    assert response.get_json() == {"crashing": True, "exitCode": 42}
+    refused = client.post("/crash?code=256")
+    assert refused.status_code == 400
+    assert "'code' must be from 0 to 255, got 256" in refused.get_data(as_text=True)
+    assert crashes == [42]
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [
