@@ -201,8 +201,9 @@ def row_line(row: Row, previous: Row | None) -> Text:
 def summary_line(summary: Summary) -> Text:
     """Where the HealthDemo stands, in one line (watch into a pipe prints it on each change)."""
     ready = "" if summary.ready is None else (", ready" if summary.ready else ", not ready")
+    exact = {None: "", True: ", counts exact", False: ", counts are lower bounds"}[summary.exact]
     return Text(
         f"== {summary.namespace}/{summary.name}: {summary.phase or 'no status yet'}{ready}, "
-        f"restarts {summary.restarts}, liveness failures {summary.probe_failures}",
+        f"restarts {summary.restarts}, liveness failures {summary.probe_failures}{exact}",
         "bold",
     )

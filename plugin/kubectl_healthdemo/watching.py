@@ -178,7 +178,7 @@ class Appender:
 
     def show(self, story: timeline.Timeline, deleted: bool = False) -> None:
         s = story.summary
-        numbers = (s.phase, s.ready, s.restarts, s.probe_failures, deleted)
+        numbers = (s.phase, s.ready, s.restarts, s.probe_failures, s.exact, deleted)
         if numbers != self.summary:
             self.summary = numbers
             line = render.summary_line(s)

@@ -1,6 +1,8 @@
 """`kubectl healthdemo` against the real API server: the operator records, the test plays the
 kubelet through the API (as in tests/healthdemo_operator), and a real webapp process stands
 behind the Pod's address, so `break` and `heal` go through the API server's real Pod proxy.
+The story is told on both of the operator's sources: the kubelet's Events alone, and a Pod on a
+stand-in kubelet's Node whose probe counters go on past the Events.
 Each error path is the real one: a real 404, a real RBAC refusal for a real identity."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +25,7 @@ from healthdemo_sandbox.localoperator import LocalOperator
 from healthdemo_sandbox.node.host import host_address
 from kubernetes import client
 
-from ..conftest import eventually, http_json
+from ..conftest import eventually, http_json, standin_node
 from ..healthdemo_operator.kubelet_actor import KILLING, LIVENESS_500, KubeletActor
 from ..healthdemo_operator.test_operator import apply, events_about, read_pod, sample, status_of
 from ..webapp.conftest import Served, serve
@@ -75,6 +78,37 @@ def live_demo(
     stop(demo.webapp)
 
 
+@pytest.fixture(params=["events", "kubelet"])
+def either_source(
+    request: pytest.FixtureRequest,
+    operator: LocalOperator,
+    installed: ControlPlane,
+    namespace: str,
+) -> Iterator[LiveDemo]:
+    """A live demo counted from the Events alone, or placed on a stand-in kubelet's Node."""
+    demo = start_live_demo(installed, namespace)
+    with ExitStack() as stack:
+        stack.callback(stop, demo.webapp)
+        if request.param == "kubelet":
+            demo.kubelet.place(stack.enter_context(standin_node(installed)))
+        yield demo
+
+
+def on_the_kubelet(demo: LiveDemo) -> bool:
+    return bool(demo.kubelet.uid)
+
+
+def past_the_events(plane: ControlPlane, demo: LiveDemo) -> int:
+    """Where the kubelet counts: 2 more failures of the new container that its counter tells
+    and no Event does (the Events' budget is the test's to spend); the total the status must
+    then show."""
+    if not on_the_kubelet(demo):
+        return 3
+    demo.kubelet.counted(5)
+    eventually(lambda: status_of(plane, demo.namespace).get("probeFailures") == 5, what="5")
+    return 5
+
+
 @pytest.fixture
 def admin(installed: ControlPlane) -> Path:
     return installed.kubeconfig("admin")
@@ -94,7 +128,7 @@ def play_a_liveness_restart(plane: ControlPlane, demo: LiveDemo) -> dict[str, An
     kubelet = demo.kubelet
     first_failure = datetime.now(UTC)
     unhealthy = kubelet.event("Unhealthy", LIVENESS_500)
-    kubelet.aggregate(unhealthy, 3)
+    kubelet.liveness_failed(unhealthy, 3)  # and the kubelet's counter, on a stand-in's Node
     kubelet.event("Killing", KILLING, event_type="Normal")
     ended = kubelet.terminated(exit_code=0, reason="Completed")
     # The webapp's own clock: its first failed answer, and SIGTERM (exactly) 4 s later.
@@ -111,17 +145,21 @@ def play_a_liveness_restart(plane: ControlPlane, demo: LiveDemo) -> dict[str, An
 
 
 def test_timeline_of_a_recorded_restart(
-    installed: ControlPlane, live_demo: LiveDemo, admin: Path
+    installed: ControlPlane, either_source: LiveDemo, admin: Path
 ) -> None:
+    live_demo = either_source
     recorded = play_a_liveness_restart(installed, live_demo)
     item = recorded["history"][0]
     assert (item["measuredSeconds"], item["expectedSeconds"]) == (4.0, 4)
+    assert item["probeFailures"] == 3
+    failures = past_the_events(installed, live_demo)
 
     result = run_plugin("timeline", "demo", "-n", live_demo.namespace, kubeconfig=admin)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"HealthDemo {live_demo.namespace}/demo")
-    assert "restarts 1 (LivenessProbe 1)" in result.stdout
+    assert f"restarts 1 (LivenessProbe 1)  ·  liveness failures {failures}" in result.stdout
+    assert "counts exact" in result.stdout
     assert "killed 4 s after the first failure" in result.stdout  # the probe math
     # In story order (the fake kubelet tells it all within a second or two: ties keep it).
     whats = [w for line in lines for w in WHATS if w in line]
@@ -344,8 +382,9 @@ def watch(kubeconfig: Path, *args: str) -> Watching:
 
 
 def test_watch_appends_the_story_as_it_happens(
-    installed: ControlPlane, live_demo: LiveDemo, admin: Path
+    installed: ControlPlane, either_source: LiveDemo, admin: Path
 ) -> None:
+    live_demo = either_source
     watching = watch(admin, "-n", live_demo.namespace)
     try:
         first = watching.wait_for("== ")
@@ -356,6 +395,8 @@ def test_watch_appends_the_story_as_it_happens(
         assert "killed: liveness probe" in kill
         watching.wait_for("ready again")
         watching.wait_for("restarts 1")  # the summary line, printed again on a change
+        failures = past_the_events(installed, live_demo)
+        assert "counts exact" in watching.wait_for(f"liveness failures {failures}")
     finally:
         assert watching.stop() == 0
 

@@ -286,6 +286,22 @@ def test_summary_and_probe_math() -> None:
     )
 
 
+def test_the_watch_summary_line_says_whether_the_counts_are_exact() -> None:
+    """`watch` into a pipe prints this line on each change: a count turning into a lower
+    bound is such a change."""
+    exact = render.summary_line(timeline.build(healthdemo(), []).summary).plain
+    assert exact == (
+        "== default/demo: Running, ready, restarts 1, liveness failures 3, counts exact"
+    )
+    gone = [{"type": "CountsComplete", "status": "False", "reason": "KubeletUnreadable"}]
+    lower = render.summary_line(timeline.build(healthdemo(conditions=gone), []).summary).plain
+    assert lower.endswith("liveness failures 3, counts are lower bounds")
+    fresh = timeline.build({"metadata": {"name": "x", "namespace": "n"}}, []).summary
+    assert (
+        render.summary_line(fresh).plain == "== n/x: no status yet, restarts 0, liveness failures 0"
+    )
+
+
 def test_a_new_healthdemo_without_status() -> None:
     story = timeline.build({"metadata": {"name": "x", "namespace": "n"}}, [])
     assert story.rows == ()
