@@ -360,12 +360,18 @@ class Controller:
             return True, None
         if tracked.closing:
             return False, None
+        if tracked.unsupported and tracked.unsupported[0] == healthdemo.generation:
+            tracked.problem = Problem("FeatureUnavailable", tracked.unsupported[1])
+            return False, None
         result = await asyncio.to_thread(
             lifecycle.create, self.kube, healthdemo, look_first=tracked.squatted
         )
         tracked.closing = result.outcome is Outcome.CLOSING
         tracked.squatted = result.outcome is Outcome.TAKEN
         tracked.problem = Problem("PodNameTaken", result.message) if tracked.squatted else None
+        if result.outcome is Outcome.UNSUPPORTED:
+            tracked.unsupported = (healthdemo.generation, result.message)
+            tracked.problem = Problem("FeatureUnavailable", result.message)
         logger.info("%s/%s: %s", healthdemo.namespace, healthdemo.name, result.message)
         return result.outcome is Outcome.CREATED, None
 

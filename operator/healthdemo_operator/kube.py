@@ -125,10 +125,16 @@ class Kube:
                 return None
             raise
 
-    def create_pod(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+    def create_pod(self, pod: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """`dry_run`: the Pod as the API server would store it (fields of features it lacks
+        dropped), with nothing created."""
         namespace = pod["metadata"]["namespace"]
         return self._call(
-            "POST", "/api/v1/namespaces/{namespace}/pods", body=pod, namespace=namespace
+            "POST",
+            "/api/v1/namespaces/{namespace}/pods",
+            body=pod,
+            query={"dryRun": "All"} if dry_run else None,
+            namespace=namespace,
         )
 
     def delete_pod(self, namespace: str, name: str, uid: str) -> None:

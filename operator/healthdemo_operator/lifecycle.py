@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from healthdemo_operator import podspec
+from healthdemo_operator import features, podspec
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.observations import PodView, current_pod, pod_view
@@ -58,6 +58,7 @@ class Outcome(enum.Enum):
     EXISTS = "exists"  # ours already: the watch has not delivered it yet
     TAKEN = "taken"  # a Pod with our name belongs to someone else
     CLOSING = "closing"  # the namespace is being deleted: nothing may be created in it
+    UNSUPPORTED = "unsupported"  # the API server would drop a field the lesson needs
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,13 @@ def create(kube: Kube, healthdemo: HealthDemo, *, look_first: bool = False) -> R
     name, namespace = healthdemo.pod_name, healthdemo.namespace
     existing = kube.read_pod(namespace, name) if look_first else None
     if existing is None:
+        pod = podspec.build_pod(healthdemo)
         try:
-            kube.create_pod(podspec.build_pod(healthdemo))
+            if features.asked(pod):  # only these need the server's word first
+                lacking = features.dropped(pod, kube.create_pod(pod, dry_run=True))
+                if lacking is not None:
+                    return Result(Outcome.UNSUPPORTED, lacking)
+            kube.create_pod(pod)
             return Result(Outcome.CREATED, f"created Pod {name}")
         except ApiException as exc:
             if exc.status == 403 and _namespace_terminating(exc):

@@ -13,6 +13,7 @@ from typing import Any
 
 from healthdemo_operator import journal, names
 from healthdemo_operator.journal import Journal
+from healthdemo_operator.restart_rules import RestartRule, rules_of
 from healthdemo_operator.timestamps import parse_time
 
 KUBELET = "kubelet"
@@ -63,6 +64,11 @@ class PodView:
     gone: bool = False  # deleted: this is the last view of it (set by the controller)
     startup_threshold: int | None = None  # the startup probe's failureThreshold, if it has one
     not_ready_since: datetime | None = None  # Ready condition's lastTransitionTime while False
+    # What decides whether an exit is restarted: the container's restartPolicy (else the Pod's)
+    # and its restart rules, as the Pod has them (the API server drops what it does not know).
+    restart_policy: str = "Always"
+    restart_rules: tuple[RestartRule, ...] = ()
+    ended: Termination | None = None  # state.terminated: the container exited, not restarted
 
 
 def _termination(raw: Mapping[str, Any] | None) -> Termination | None:
@@ -118,6 +124,9 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         {},
     )
     startup = spec_container.get("startupProbe")
+    terminated = state.get("terminated") or {}
+    # The newest journal: an ended container's own termination message, else the last one.
+    message = terminated.get("message") or last_terminated.get("message")
     return PodView(
         uid=meta.get("uid", ""),
         name=meta.get("name", ""),
@@ -136,9 +145,16 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         last_termination=_termination(last_terminated),
         node_name=(pod.get("spec") or {}).get("nodeName") or None,
         deletion_requested=deletion,
-        journal=journal.parse(last_terminated.get("message")),
+        journal=journal.parse(message),
         startup_threshold=int(startup.get("failureThreshold") or 3) if startup else None,
         not_ready_since=None if ready else parse_time(ready_condition.get("lastTransitionTime")),
+        restart_policy=str(
+            spec_container.get("restartPolicy")
+            or (pod.get("spec") or {}).get("restartPolicy")
+            or "Always"
+        ),
+        restart_rules=rules_of(spec_container.get("restartPolicyRules")),
+        ended=_termination(terminated),
     )
 
 

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "port": 5000,
     "startupDelaySeconds": 0,
     "faults": "enabled",  # the webapp's fault switches; "disabled" makes them answer 403
+    "restartPolicy": "Always",
 }
 # Kubernetes' own defaults for a probe's timing.
 TIMING_DEFAULTS: dict[str, Any] = {
@@ -199,6 +200,15 @@ def _probe(name: str, probe: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A container restart rule with Kubernetes' fields only."""
+    codes = rule["exitCodes"]
+    return {
+        "action": rule["action"],
+        "exitCodes": {"operator": codes["operator"], "values": [int(v) for v in codes["values"]]},
+    }
+
+
 def _resources(given: Mapping[str, Any] | None) -> dict[str, Any]:
     """spec.resources as given; the default (a memory limit /oom can reach) where it says none."""
     if not given:
@@ -248,6 +258,11 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
     for name in PROBES:
         if name in spec:
             container[name] = _probe(name, spec[name])
+    rules = spec.get("restartPolicyRules")
+    if rules:
+        # Kubernetes wants the container's own policy set wherever it has rules.
+        container["restartPolicy"] = spec["restartPolicy"]
+        container["restartPolicyRules"] = [_rule(rule) for rule in rules]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -277,7 +292,7 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
             ],
         },
         "spec": {
-            "restartPolicy": "Always",
+            "restartPolicy": spec["restartPolicy"],
             "automountServiceAccountToken": False,  # the webapp never calls the API
             "enableServiceLinks": False,
             "securityContext": {

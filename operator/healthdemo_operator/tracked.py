@@ -38,6 +38,9 @@ class Tracked:
     problem: Problem | None = None  # why there is no Pod: shown as phase Invalid
     squatted: bool = False  # a Pod that is not ours holds our Pod's name
     closing: bool = False  # its namespace is being deleted: no Pod can be created any more
+    # The generation whose Pod the API server would strip of a field its lesson needs, and
+    # what it lacks: no Pod is created for it (a new generation is asked again).
+    unsupported: tuple[int, str] | None = None
     departed: dict[str, PodView] = field(default_factory=dict)  # deleted, not yet recorded
     # Ready states each Pod showed in the watch, oldest first, not yet recorded: a reconcile sees
     # only the newest view, and a spell out of service can begin and end between two of them.

@@ -111,12 +111,35 @@ def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, An
             f"each probe times out; {kill}, plus {_seconds(timeout)} a probe"
         )
     if fault.path == "/crash":
-        return "the process exits with code 1: a crash (reason Crash), restarted by the kubelet"
+        return _crash(fault.exit_code if fault.exit_code is not None else 1, spec)
     if fault.path == "/oom":
         return "it allocates memory until its limit: the kernel kills it (reason OOMKilled)"
     if fault.path.startswith("/readyz/"):
         return _readiness(fault, spec, expected)
     return ""
+
+
+def _crash(code: int, spec: Mapping[str, Any]) -> str:
+    """What the kubelet does about an exit: the operator's own reading of the container's
+    restart rules and restartPolicy (one place for the rule)."""
+    from healthdemo_operator.restart_rules import first_match, restarted, rules_of  # noqa: PLC0415
+
+    rules = rules_of(spec.get("restartPolicyRules"))
+    policy = str(spec.get("restartPolicy") or "Always")
+    exits = f"the process exits with code {code}"
+    rule = first_match(rules, code)
+    if rule is not None:
+        return (
+            f"{exits}: {rule.describe()} matches, so the kubelet restarts it (reason RestartRule)"
+        )
+    if restarted(policy, rules, code):
+        reason = "Crash" if code else "Exited"
+        return f"{exits}: restartPolicy {policy} restarts it (reason {reason})"
+    unmatched = ", and no restart rule matches it" if rules else ""
+    return (
+        f"{exits}: restartPolicy {policy} does not restart it{unmatched}: the Pod ends "
+        "(phase Ended) and is kept for inspection"
+    )
 
 
 def _readiness(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, Any]) -> str:

@@ -139,6 +139,11 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
             "still starting when its budget ran out; measured from the start",
             "startup",
         ),
+        "RestartRule": (
+            "restarted by its rule",
+            str(item.get("detail") or f"exit code {item.get('exitCode')} matched a rule"),
+            "restart-rule",
+        ),
         "Crash": ("crashed", f"exit code {item.get('exitCode')}", "crash"),
         "OOMKilled": ("OOM-killed", "it reached its memory limit", "oom"),
         "Exited": ("exited", "exit code 0, on its own", "exit"),

@@ -149,6 +149,29 @@ def test_break_says_what_the_kubelet_should_do(how: str, fragment: str) -> None:
     assert fragment in faults.expectation(faults.parse_how(how), SPEC, EXPECTED)
 
 
+def test_break_crash_says_what_the_restart_rules_and_policy_do() -> None:
+    rule = {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}
+    lesson = {**SPEC, "restartPolicy": "Never", "restartPolicyRules": [rule]}
+    said = {how: faults.expectation(faults.parse_how(how), lesson, EXPECTED)
+            for how in ("crash=42", "crash", "crash=0")}  # fmt: skip
+    assert said["crash=42"] == (
+        "the process exits with code 42: restartPolicyRules[0]: Restart when the exit code is in "
+        "[42] matches, so the kubelet restarts it (reason RestartRule)"
+    )
+    assert said["crash"] == (
+        "the process exits with code 1: restartPolicy Never does not restart it, and no restart "
+        "rule matches it: the Pod ends (phase Ended) and is kept for inspection"
+    )
+    assert "the Pod ends" in said["crash=0"]
+    on_failure = {**SPEC, "restartPolicy": "OnFailure"}
+    assert "restarts it (reason Crash)" in faults.expectation(
+        faults.parse_how("crash=3"), on_failure, EXPECTED
+    )
+    assert "does not restart it: the Pod ends" in faults.expectation(
+        faults.parse_how("crash=0"), on_failure, EXPECTED
+    )
+
+
 def test_readiness_off_without_a_readiness_probe() -> None:
     text = faults.expectation(faults.parse_how("readiness-off"), SPEC, {"liveness": {}})
     assert "no readiness probe" in text

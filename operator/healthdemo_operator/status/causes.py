@@ -26,13 +26,17 @@ from typing import Literal
 from healthdemo_operator.journal import ContainerEnd, Journal
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView, PodView, Termination
+from healthdemo_operator.restart_rules import RestartRule, first_match
 from healthdemo_operator.status.ledger import PodEntry
 
-Reason = Literal["LivenessProbe", "StartupProbe", "Crash", "OOMKilled", "Exited", "Unknown"]
+Reason = Literal[
+    "LivenessProbe", "StartupProbe", "RestartRule", "Crash", "OOMKilled", "Exited", "Unknown"
+]
 Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
 REASONS: tuple[Reason, ...] = (
     "LivenessProbe",
     "StartupProbe",
+    "RestartRule",
     "Crash",
     "OOMKilled",
     "Exited",
@@ -59,14 +63,30 @@ def events_complete(entry: PodEntry) -> bool:
     return entry.normal_events < EVENT_BURST - 1
 
 
-def from_runtime(termination: Termination) -> Verdict:
+def exited(code: int, rules: Sequence[RestartRule], evidence: Evidence) -> Verdict:
+    """A container that exited on its own with `code`: restarted by the first rule that
+    matched it, if one did (the kubelet checks them before any restartPolicy)."""
+    rule = first_match(rules, code)
+    if rule is not None:
+        return Verdict("RestartRule", evidence, f"exit code {code} matched {rule.describe()}")
+    return Verdict("Crash" if code != 0 else "Exited", evidence)
+
+
+def from_runtime(termination: Termination, rules: Sequence[RestartRule] = ()) -> Verdict:
     if termination.reason == "OOMKilled":
         return Verdict("OOMKilled", "Runtime")
-    return Verdict("Crash" if termination.exit_code != 0 else "Exited", "Runtime")
+    return exited(termination.exit_code, rules, "Runtime")
 
 
-def from_journal(end: ContainerEnd, runtime: Termination | None, *, startup: bool) -> Verdict:
-    """`startup`: the Pod has a startup probe, which alone probes a container still starting."""
+def from_journal(
+    end: ContainerEnd,
+    runtime: Termination | None,
+    *,
+    startup: bool,
+    rules: Sequence[RestartRule] = (),
+) -> Verdict:
+    """`startup`: the Pod has a startup probe, which alone probes a container still starting;
+    `rules`: the container's restart rules."""
     if runtime is not None and runtime.reason == "OOMKilled":
         return Verdict("OOMKilled", "Runtime")
     if end.cause == "oom":
@@ -74,9 +94,10 @@ def from_journal(end: ContainerEnd, runtime: Termination | None, *, startup: boo
     if end.cause == "sigterm":
         return Verdict("StartupProbe" if startup and end.starting else "LivenessProbe", "Journal")
     if end.cause == "crash":
-        return Verdict("Crash", "Journal")
+        code = end.exit_code if end.exit_code is not None else 1
+        return exited(code, rules, "Journal")
     if runtime is not None:  # it ended without a word: the runtime knows how
-        return from_runtime(runtime)
+        return from_runtime(runtime, rules)
     return Verdict(
         "Unknown", "Journal", "the container ended without a word (killed by the kernel?)"
     )
@@ -99,9 +120,11 @@ def judge(
     if journal is not None:
         end = journal.ends.get(index)
         if end is not None:
-            return from_journal(end, runtime, startup=pod.startup_threshold is not None)
+            return from_journal(
+                end, runtime, startup=pod.startup_threshold is not None, rules=pod.restart_rules
+            )
         if runtime is not None:
-            return from_runtime(runtime)
+            return from_runtime(runtime, pod.restart_rules)
         if index < journal.oldest:
             return Verdict(
                 "Unknown", "None", "more restarts than the webapp's journal keeps happened unseen"
@@ -120,7 +143,7 @@ def judge(
             "Pod (at most about 25): a liveness kill would not show",
         )
     if runtime is not None:
-        return from_runtime(runtime)
+        return from_runtime(runtime, pod.restart_rules)
     return Verdict(
         "Unknown", "None", "not a liveness kill; the kubelet keeps only the newest restart's end"
     )

@@ -24,6 +24,31 @@ def condition(
     return Condition(kind, status, reason, message, since or format_time(now), generation)
 
 
+def ended_message(pod: PodView) -> str:
+    """Why a Pod ended (phase Succeeded or Failed) and what the user can do: the kubelet runs
+    nothing of it again, so the operator keeps it for inspection instead of replacing it."""
+    end = pod.ended
+    if end is None:
+        return f"Pod {pod.name} has ended ({pod.phase}); change the spec for a new Pod"
+    told = pod.journal.ends.get(pod.restart_count) if pod.journal is not None else None
+    how = {
+        "sigterm": " when the kubelet stopped it (a probe's kill)",
+        "oom": ": it ran out of memory",
+    }.get(told.cause if told else "", "")
+    if end.reason == "OOMKilled":
+        how = ": it ran out of memory"
+    why = f"restartPolicy {pod.restart_policy} restarts no exit with code {end.exit_code}"
+    if pod.restart_policy == "Always":
+        why = "the kubelet stopped it"  # evicted, or the node's doing: not a restart policy's
+    elif pod.restart_rules:
+        why += ", and no restart rule matched it"
+    return (
+        f"Pod {pod.name} has ended ({pod.phase}): the container exited with code "
+        f"{end.exit_code}{how}; {why}. The Pod is kept as it ended, for inspection; change the "
+        "spec (or delete and apply the HealthDemo again) for a new Pod"
+    )
+
+
 def conditions_for(
     phase: Phase,
     *,
@@ -63,10 +88,11 @@ def conditions_for(
                 + IMAGE_HINT.format(image=spec["image"]),
             ),
             "Pending": ("Unknown", "Pending", "the container has not started yet"),
+            "Ended": ("False", "PodEnded", ended_message(pod)),
             "Invalid": ("False", "Invalid", ""),
         }[phase]
-        if phase == "ImagePullError":
-            ready = ("False", "ImagePullError", healthy[2])
+        if phase in ("ImagePullError", "Ended"):
+            ready = ("False", healthy[1], healthy[2])
     return [
         condition(previous, kind="Ready", state=ready, generation=generation, now=now),
         condition(previous, kind="Healthy", state=healthy, generation=generation, now=now),

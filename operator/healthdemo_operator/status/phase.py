@@ -13,8 +13,17 @@ from healthdemo_operator.status.status import Restart
 from healthdemo_operator.timestamps import parse_time
 
 Phase = Literal[
-    "Pending", "Running", "Failing", "Restarting", "CrashLoopBackOff", "ImagePullError", "Invalid"
+    "Pending",
+    "Running",
+    "Failing",
+    "Restarting",
+    "CrashLoopBackOff",
+    "ImagePullError",
+    "Ended",
+    "Invalid",
 ]
+# The Pod's phases after which the kubelet runs nothing of it again.
+TERMINAL = ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ def phase_of(
         return "Invalid", None
     if pod is None:
         return "Pending", None
+    if pod.phase in TERMINAL:
+        return "Ended", None
     if pod.waiting_reason in IMAGE_PULL_REASONS:
         return "ImagePullError", None
     if pod.waiting_reason == "CrashLoopBackOff":

@@ -138,6 +138,8 @@ def record(
     if phase != before:
         if phase == "ImagePullError" and pod is not None:
             notices.append(Notice("Warning", "ImagePullError", status.conditions[1].message))
+        elif phase == "Ended" and pod is not None:
+            notices.append(Notice("Warning", "PodEnded", status.conditions[1].message))
         elif phase == "CrashLoopBackOff" and pod is not None:
             notices.append(Notice("Warning", "CrashLoopBackOff", pod.waiting_message or ""))
         elif phase == "Invalid" and problem is not None:

@@ -147,6 +147,7 @@ def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
             f"after {newest.probe_failures} startup probe failure(s): it did not start within "
             "the startup probe's budget"
         ),
+        "RestartRule": newest.detail or f"exit code {newest.exit_code} matched a restart rule",
         "Crash": f"the container exited with code {newest.exit_code}",
         "Exited": "the container exited on its own with code 0",
         "OOMKilled": "the container ran out of memory",
@@ -185,7 +186,7 @@ def revise_latest(
     newest = status.history[0]
     if newest.evidence not in ("Runtime", "None"):
         return
-    if newest.reason not in ("Crash", "Exited", "Unknown"):
+    if newest.reason not in ("RestartRule", "Crash", "Exited", "Unknown"):
         return
     for pod in pods:
         termination = pod.last_termination
