@@ -90,13 +90,16 @@ class Api:
         query: Mapping[str, str] | None = None,
         *,
         timeout: float | tuple[float, float] = TIMEOUT,
+        body: Any = None,
     ) -> Any:
         """The raw response (urllib3's, not yet read); connection failures become Unreachable."""
+        headers = {"Accept": JSON, **({"Content-Type": JSON} if body is not None else {})}
         request = self._api.param_serialize(
             method,
             path,
             query_params=list(query.items()) if query else None,
-            header_params={"Accept": JSON},
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:
@@ -160,6 +163,40 @@ class Api:
     @staticmethod
     def about(kind: str, name: str) -> str:
         return f"involvedObject.kind={kind},involvedObject.name={name}"
+
+    # -- writes (the lesson command) ----------------------------------------------------------
+
+    def _write(self, method: str, path: str, need: Need, body: Any = None) -> Answer:
+        response = self._send(method, path, body=body)
+        response.read()
+        answer = Answer(response.status, _parse(response.data))
+        if answer.status in (401, 403):
+            raise self._refusal(answer, need)
+        return answer
+
+    def create_healthdemo(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create it; PluginError if one of that name exists (a lesson never takes over a
+        HealthDemo it did not make)."""
+        answer = self._write("POST", self._healthdemos(), Need("create", PLURAL), dict(body))
+        if answer.status == 409:
+            name = body["metadata"]["name"]
+            raise PluginError(
+                f'a HealthDemo "{name}" already exists in namespace "{self.namespace}": delete '
+                f"it (kubectl delete healthdemo {name}) or run the lesson in another namespace "
+                "(-n)"
+            )
+        if not 200 <= answer.status < 300:
+            raise self._refusal(answer, Need("create", PLURAL))
+        created: dict[str, Any] = answer.body
+        return created
+
+    def delete_healthdemo(self, name: str) -> None:
+        """Delete it (its Pod goes with it, by garbage collection); gone already is fine."""
+        answer = self._write(
+            "DELETE", f"{self._healthdemos()}/{_quote(name)}", Need("delete", PLURAL)
+        )
+        if answer.status != 404 and not 200 <= answer.status < 300:
+            raise self._refusal(answer, Need("delete", PLURAL))
 
     # -- the Pod proxy -------------------------------------------------------------------------
 

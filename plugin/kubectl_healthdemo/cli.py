@@ -36,6 +36,7 @@ class Args(NamedTuple):
     kubeconfig: str | None
     help: bool = False
     version: bool = False
+    keep: bool = False  # lesson: leave its HealthDemo running
 
 
 def _flags(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
@@ -60,7 +61,12 @@ def parser() -> Parser:
         sub.add_argument("name", nargs="?", metavar="NAME")
         if command == "break":
             sub.add_argument("--how", default=DEFAULT_HOW, type=parse_how)
+        if command == "lesson":
+            sub.add_argument("--keep", action="store_true")
     return top
+
+
+NAMELESS = ("lessons",)
 
 
 def parse(argv: Sequence[str]) -> Args:
@@ -68,10 +74,11 @@ def parse(argv: Sequence[str]) -> Args:
     found = parser().parse_args(list(argv))
     command: str | None = found.command
     wants_help = bool(found.help)
-    if command is not None and not wants_help and not found.name:
-        raise UsageError(
-            f'"{command}" needs the name of a HealthDemo: kubectl healthdemo {command} NAME'
-        )
+    if command in NAMELESS and found.name:
+        raise UsageError(f'"{command}" takes no name: kubectl healthdemo {command}')
+    if command is not None and command not in NAMELESS and not wants_help and not found.name:
+        what = "a lesson" if command == "lesson" else "a HealthDemo"
+        raise UsageError(f'"{command}" needs the name of {what}: kubectl healthdemo {command} NAME')
     fault = getattr(found, "how", None) or parse_how(DEFAULT_HOW)
     return Args(
         command=command,
@@ -82,16 +89,27 @@ def parse(argv: Sequence[str]) -> Args:
         kubeconfig=found.kubeconfig,
         help=wants_help,
         version=bool(found.version),
+        keep=bool(getattr(found, "keep", False)),
     )
 
 
 def run(args: Args) -> int:
     """Run a parsed command (it has a name); imports what it needs only now."""
+    if args.command == "lessons":
+        from kubectl_healthdemo import lessons  # noqa: PLC0415 - a table: no API client
+
+        sys.stdout.write(lessons.listing())
+        return 0
     from kubectl_healthdemo import commands  # noqa: PLC0415 - the API client: not for --help
     from kubectl_healthdemo.connect import connect  # noqa: PLC0415
 
     if args.name is None:  # parse() made sure it is not
         raise UsageError("a HealthDemo name is needed")
+    if args.command == "lesson":
+        from kubectl_healthdemo import lessons  # noqa: PLC0415
+
+        if args.name not in lessons.BY_NAME:  # before connecting: a typo needs no cluster
+            raise UsageError(f"no lesson {args.name!r}: kubectl healthdemo lessons lists them")
     api = connect(args.kubeconfig, args.context, args.namespace)
     if args.command == "break":
         sys.stdout.write(commands.break_it(api, args.name, args.fault) + "\n")
@@ -104,6 +122,10 @@ def run(args: Args) -> int:
     from kubectl_healthdemo import render  # noqa: PLC0415
 
     console = Console()
+    if args.command == "lesson":
+        from kubectl_healthdemo.lesson_run import run_lesson  # noqa: PLC0415
+
+        return 0 if run_lesson(api, args.name, console, keep=args.keep) else 1
     if args.command == "timeline":
         console.print(render.render(commands.load_timeline(api, args.name)))
         return 0

@@ -36,6 +36,8 @@ Commands:
   timeline NAME           its story: probe failures, kill, restart, ready again,
                           with the measured seconds next to the probe math's
   watch NAME              the same, live, until Ctrl-C
+  lessons                 the lessons, each one command
+  lesson NAME [--keep]    run a lesson: apply, break, follow, verdict, clean up
 
 {HOWS}
 {FLAGS}      --version           print the plugin's version
@@ -52,7 +54,8 @@ Examples:
   kubectl healthdemo timeline demo -n team-a --context kind-kind
 
 Permissions (RBAC): get, list, watch healthdemos; list, watch events; break and heal also
-get pods and create pods/proxy (the ClusterRole healthdemo-user has exactly these).
+get pods and create pods/proxy; lesson also create, delete healthdemos (the ClusterRole
+healthdemo-user has exactly these).
 """
 
 COMMANDS = {
@@ -98,5 +101,27 @@ Usage:
 
 {FLAGS}
 Needs: get, watch healthdemos; list, watch events.
+""",
+    "lesson": f"""\
+Run one lesson from start to verdict: apply its HealthDemo (deploy/'s file), wait until it runs,
+break it as the lesson says, follow its timeline, judge what happened against the probe math
+(expected vs measured, the causes recorded, counts exact), and delete the HealthDemo.
+Exits 0 when every check passed, 1 otherwise.
+
+Usage:
+  kubectl healthdemo lesson NAME [--keep] [flags]
+
+      --keep              leave the HealthDemo running afterwards
+{FLAGS}
+Needs: what break needs, and create, delete healthdemos.
+""",
+    "lessons": """\
+List the lessons `kubectl healthdemo lesson NAME` runs: what each teaches, its HealthDemo in
+deploy/, and the Kubernetes release it needs.
+
+Usage:
+  kubectl healthdemo lessons
+
+Needs: nothing: it reads no cluster.
 """,
 }

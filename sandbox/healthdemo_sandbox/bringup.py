@@ -50,7 +50,11 @@ def node_images(timings: dict[str, float] | None = None) -> tuple[list[images.St
 
 
 def start_plane(
-    paths: Mapping[str, Path], *, workdir: Path | None = None, for_node: bool = False
+    paths: Mapping[str, Path],
+    *,
+    workdir: Path | None = None,
+    for_node: bool = False,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> ControlPlane:
     """A started control plane: on loopback, or `for_node` on the host's address with the
     node-lifecycle-controller, because Pods reach the API server through the `kubernetes`
@@ -64,7 +68,7 @@ def start_plane(
             "advertise_address": address,
             "controllers": controllers(releases.selected()),
         }
-    plane = ControlPlane(paths, workdir=workdir, **options)
+    plane = ControlPlane(paths, workdir=workdir, feature_gates=feature_gates, **options)
     plane.start()  # stops what it started if it fails
     return plane
 

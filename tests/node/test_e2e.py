@@ -59,12 +59,18 @@ def start_demo(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Demo
         "spec": {"livenessProbe": dict(FAST), **spec},
     }
     cluster.apply(body, namespace)
-    demo = Demo(cluster, namespace, name)
     if spec.get("image", "flask-webapp:latest") == "flask-webapp:latest":
-        demo.until(lambda s: s.get("phase") == "Running", f"{name} Running")
-        pod = cluster.wait_ready(f"{name}-webapp", namespace)
-        demo.url = f"http://{pod['status']['podIP']}:5000"
-        assert demo.first_answer("/healthz") == (200, {"status": "ok"})
+        return running(cluster, namespace, name)
+    return Demo(cluster, namespace, name)
+
+
+def running(cluster: Cluster, namespace: str, name: str) -> Demo:
+    """The applied HealthDemo once it runs and its webapp answers at the Pod's IP."""
+    demo = Demo(cluster, namespace, name)
+    demo.until(lambda s: s.get("phase") == "Running", f"{name} Running")
+    pod = cluster.wait_ready(f"{name}-webapp", namespace)
+    demo.url = f"http://{pod['status']['podIP']}:5000"
+    assert demo.first_answer("/healthz") == (200, {"status": "ok"})
     return demo
 
 

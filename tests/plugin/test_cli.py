@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from kubectl_healthdemo import cli, faults, usage
+from kubectl_healthdemo import cli, faults, lessons, usage
 from kubectl_healthdemo.errors import USAGE, UsageError
 
 
@@ -89,8 +89,33 @@ def test_help_is_krew_style(capsys: pytest.CaptureFixture[str]) -> None:
 def test_each_command_has_its_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([command, "--help"]) == 0
     out = capsys.readouterr().out
-    assert f"kubectl healthdemo {command} NAME" in out
+    assert f"kubectl healthdemo {command}{'' if command in cli.NAMELESS else ' NAME'}" in out
     assert "Needs:" in out  # the RBAC it takes
+
+
+def test_lessons_lists_every_lesson_with_its_file_and_release(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["lessons"]) == 0
+    out = capsys.readouterr().out
+    for lesson in lessons.LESSONS:
+        assert f"  {lesson.name} " in out
+        assert f"deploy/{lesson.manifest}; needs {lesson.needs}" in out
+        assert lessons.manifest(lesson).startswith("#")  # the file a user applies, with its words
+    assert "restart-rules" in out and "Kubernetes 1.35+ (ContainerRestartRules)" in out
+
+
+def test_every_lesson_example_says_its_one_command() -> None:
+    """Each example's comment names the command that runs it as a lesson."""
+    for lesson in lessons.LESSONS:
+        assert f"kubectl healthdemo lesson {lesson.name}" in lessons.manifest(lesson), lesson
+
+
+def test_lesson_names_are_checked_before_any_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["lesson", "nope", "--kubeconfig", "/nonexistent"]) == 2
+    assert "no lesson 'nope': kubectl healthdemo lessons lists them" in capsys.readouterr().err
+    assert cli.main(["lessons", "x"]) == 2
+    assert cli.parse(["lesson", "oom", "--keep"]).keep
 
 
 def test_usage_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 
 from healthdemo_sandbox.controlplane import certs
@@ -42,9 +43,10 @@ def serving_pair(ca: certs.CertificateAuthority, bind: str, advertise: str) -> c
 
 def process(
     binary: Path, *, etcd_url: str, bind: str, advertise: str, port: int, pki: Path,
-    audit: tuple[Path, Path] | None, log: Path,
+    audit: tuple[Path, Path] | None, log: Path, feature_gates: Mapping[str, bool] | None = None,
 ) -> ManagedProcess:  # fmt: skip
-    """`audit` is (policy file, log file), or None for no audit log."""
+    """`audit` is (policy file, log file), or None for no audit log; `feature_gates` set
+    against the release's defaults (a cluster without a feature, for the tests)."""
     argv = [
         str(binary),
         f"--etcd-servers={etcd_url}",
@@ -71,6 +73,9 @@ def process(
         # reach on loopback; 1.37 refuses to start with a loopback address and the endpoint
         # reconciler (before, it logged "may not be in the loopback range" and carried on).
         argv.append("--endpoint-reconciler-type=none")
+    if feature_gates:
+        gates = ",".join(f"{gate}={str(on).lower()}" for gate, on in sorted(feature_gates.items()))
+        argv.append(f"--feature-gates={gates}")
     if audit is not None:
         policy, audit_log = audit
         argv += [

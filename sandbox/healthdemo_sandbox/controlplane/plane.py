@@ -47,6 +47,7 @@ class ControlPlane(Lifecycle):
         controllers: Sequence[str] = controllermanager.DEFAULT_CONTROLLERS,
         extra_users: Sequence[users.User] = (),
         audit: bool = True,
+        feature_gates: Mapping[str, bool] | None = None,
     ) -> None:
         self.binaries = dict(binaries)
         self._own_workdir = workdir is None
@@ -63,6 +64,7 @@ class ControlPlane(Lifecycle):
             )
         }
         self.audit_log: Path | None = self.workdir / "audit.log" if audit else None
+        self.feature_gates = dict(feature_gates or {})  # the API server's, against its defaults
         self.ca = certs.CertificateAuthority()
         self.processes: list[ManagedProcess] = []
         self.timings: dict[str, float] = {}
@@ -202,6 +204,7 @@ class ControlPlane(Lifecycle):
                 pki=self._pki,
                 audit=audit,
                 log=self._log("kube-apiserver"),
+                feature_gates=self.feature_gates,
             )
         )
         for user in self.users.values():

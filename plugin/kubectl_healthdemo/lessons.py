@@ -1,0 +1,222 @@
+"""The lessons `kubectl healthdemo lesson NAME` runs, and how each is judged. Pure.
+
+A lesson is a HealthDemo from `deploy/` (the same file a user can `kubectl apply`), the faults to
+break it with, and for each fault what must happen: a restart with a given cause, the Pod ending,
+a spell out of service, or nothing but becoming ready. The verdict compares the operator's
+record (status.history, status.expected, CountsComplete) with the probe math, line by line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+# deploy/ as the plugin's package data (a link in the source tree, a copy in a wheel).
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
+Outcome = Literal["restart", "ended", "spell", "forgiven", "ready"]
+
+
+class Step(NamedTuple):
+    """One fault (`how`, as `break --how` takes it; None: the app breaks itself) and what the
+    kubelet must do about it."""
+
+    how: str | None
+    outcome: Outcome
+    cause: str | None = None  # the restart's reason
+    recovers: bool = True  # ready again after the restart (a slow starter never is)
+
+
+class Lesson(NamedTuple):
+    name: str
+    manifest: str  # under deploy/
+    teaches: str
+    steps: tuple[Step, ...]
+    needs: str = "any supported release"
+    ready_first: bool = True  # wait until ready before the first step
+
+
+LESSONS = (
+    Lesson("liveness", "demo-cr.yaml",
+           "the seed's demo: liveness fails, the kubelet kills and restarts the container",
+           (Step("start-failing", "restart", "LivenessProbe"),)),
+    Lesson("readiness", "examples/readiness.yaml",
+           "readiness takes the Pod out of service and never restarts it",
+           (Step("readiness-fail-next=2", "forgiven"), Step("readiness-fail-next=5", "spell"))),
+    Lesson("startup-slow", "examples/startup-slow.yaml",
+           "a startup probe gives a slow starter its budget; liveness waits",
+           (Step(None, "ready"),), ready_first=False),
+    Lesson("startup-slow-no-probe", "examples/startup-slow-no-probe.yaml",
+           "without a startup probe, liveness kills a slow starter while it starts",
+           (Step(None, "restart", "LivenessProbe", recovers=False),), ready_first=False),
+    Lesson("tcp", "examples/tcp.yaml", "a tcpSocket liveness probe: a refused connection fails",
+           (Step("start-failing", "restart", "LivenessProbe"),)),
+    Lesson("exec", "examples/exec.yaml", "an exec liveness probe: a non-zero exit fails",
+           (Step("start-failing", "restart", "LivenessProbe"),)),
+    Lesson("grpc", "examples/grpc.yaml", "a gRPC liveness probe: NOT_SERVING fails",
+           (Step("start-failing", "restart", "LivenessProbe"),)),
+    Lesson("oom", "examples/oom.yaml",
+           "no probe at all: the kernel kills a container over its memory limit",
+           (Step("oom", "restart", "OOMKilled"),)),
+    Lesson("restart-rules", "examples/restart-rules.yaml",
+           "container restart rules: exit 42 restarts in place under restartPolicy Never, "
+           "exit 1 ends the Pod",
+           (Step("crash=42", "restart", "RestartRule"), Step("crash=1", "ended")),
+           needs="Kubernetes 1.35+ (ContainerRestartRules)"),
+)  # fmt: skip
+BY_NAME = {lesson.name: lesson for lesson in LESSONS}
+
+
+def manifest(lesson: Lesson) -> str:
+    return (MANIFESTS / lesson.manifest).read_text()
+
+
+class Check(NamedTuple):
+    """One line of a verdict."""
+
+    passed: bool
+    text: str
+
+
+def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {c.get("type", ""): c for c in status.get("conditions") or []}
+
+
+def done(step: Step, before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether the step's outcome has happened (or cannot any more), from two statuses."""
+    restarts = int(now.get("restarts") or 0)
+    if now.get("phase") in ("Ended", "Invalid") or (
+        step.outcome != "restart" and restarts > int(before.get("restarts") or 0)
+    ):
+        return True
+    if step.outcome == "restart":
+        if restarts <= int(before.get("restarts") or 0):
+            return False
+        newest = (now.get("history") or [{}])[0]
+        return not step.recovers or newest.get("recoverySeconds") is not None
+    if step.outcome == "ended":
+        return False
+    ready = _conditions(now).get("Ready", {}).get("status") == "True"
+    if step.outcome == "forgiven":
+        return ready and _failed(step, now) - _failed(step, before) >= _count(step)
+    if step.outcome == "spell":
+        return ready and _spells(now) > _spells(before)
+    return ready  # "ready": it became (or stayed) ready
+
+
+def judge(
+    step: Step, before: Mapping[str, Any], now: Mapping[str, Any], spec: Mapping[str, Any]
+) -> list[Check]:
+    """The verdict on one step: what happened against what the probe math says."""
+    checks: list[Check] = []
+    restarted = int(now.get("restarts") or 0) - int(before.get("restarts") or 0)
+    if step.outcome == "restart":
+        checks.append(Check(restarted == 1, f"restarts +{restarted} (expected +1)"))
+        newest = (now.get("history") or [{}])[0]
+        reason = newest.get("reason")
+        checks.append(Check(reason == step.cause, f"cause {reason} (expected {step.cause})"))
+        if newest.get("detail"):
+            checks.append(Check(True, f"  {newest['detail']}"))
+        checks += _timing(newest, spec)
+    elif step.outcome == "ended":
+        phase = now.get("phase")
+        checks.append(Check(phase == "Ended", f"phase {phase} (expected Ended): the Pod ends"))
+        checks.append(Check(restarted == 0, f"restarts +{restarted} (expected +0)"))
+        message = _conditions(now).get("Ready", {}).get("message")
+        if message:
+            checks.append(Check(True, f"  {message}"))
+    else:
+        checks.append(
+            Check(restarted == 0, f"restarts +{restarted} (expected +0: never restarted)")
+        )
+        if step.outcome == "spell":
+            checks += _spell(step, before, now, spec)
+        elif step.outcome == "forgiven":
+            failed = _failed(step, now) - _failed(step, before)
+            spells = _spells(now) - _spells(before)
+            expected = _count(step)
+            checks.append(Check(failed == expected, f"{failed} failed probes ({expected} asked)"))
+            forgiven = "expected 0x: fewer than failureThreshold in a row are forgiven"
+            checks.append(Check(spells == 0, f"out of service {spells}x ({forgiven})"))
+        else:
+            ready = _conditions(now).get("Ready", {}).get("status") == "True"
+            checks.append(Check(ready, "ready" if ready else "not ready"))
+            startup = (now.get("expected") or {}).get("startup")
+            if startup and step.how is None:
+                fits = bool(startup.get("fitsBudget"))
+                budget, starts = startup.get("budgetSeconds"), startup.get("appStartsInSeconds")
+                verdict = "fits" if fits else "does NOT fit"
+                checks.append(
+                    Check(
+                        fits,
+                        f"startup budget {budget} s for an app that starts in {starts} s: "
+                        f"{verdict}",
+                    )
+                )
+    counts = _conditions(now).get("CountsComplete", {})
+    exact = counts.get("status") == "True"
+    checks.append(Check(exact, "counts exact" if exact else
+                        f"counts are lower bounds: {counts.get('message')}"))  # fmt: skip
+    return checks
+
+
+def _count(step: Step) -> int:
+    """The N of a `...fail-next=N` step."""
+    return int(step.how.rpartition("=")[2]) if step.how and "=" in step.how else 0
+
+
+def _failed(step: Step, status: Mapping[str, Any]) -> int:
+    """The failures of the probe the step breaks, as the status counts them."""
+    field = "readinessFailures" if (step.how or "").startswith("readiness") else "probeFailures"
+    return int(status.get(field) or 0)
+
+
+def _spells(status: Mapping[str, Any]) -> int:
+    return int((status.get("readiness") or {}).get("outOfService") or 0)
+
+
+def _timing(item: Mapping[str, Any], spec: Mapping[str, Any]) -> list[Check]:
+    """A probe kill's measured seconds (the webapp's journal) next to the probe math's: the
+    kill comes after failureThreshold failures, give or take one period of the probe."""
+    measured, expected = item.get("measuredSeconds"), item.get("expectedSeconds")
+    if measured is None or expected is None:
+        return []
+    probe = spec.get("livenessProbe" if item.get("reason") == "LivenessProbe" else "startupProbe")
+    period = float((probe or {}).get("periodSeconds", 10))
+    fits = expected - 0.5 <= measured <= expected + period
+    return [Check(fits, f"killed {measured:g} s after the first failure; the probe math says "
+                        f"{expected:g} s (within one period of {period:g} s)")]  # fmt: skip
+
+
+def _spell(
+    step: Step, before: Mapping[str, Any], now: Mapping[str, Any], spec: Mapping[str, Any]
+) -> list[Check]:
+    """Out of service for about (N - failureThreshold) periods: the kubelet probes again at once
+    when the Pod turns not ready, which uses up one of the N failures."""
+    spells = _spells(now) - _spells(before)
+    checks = [Check(spells == 1, f"out of service {spells}x (expected 1x)")]
+    lasted = (now.get("readiness") or {}).get("lastOutOfServiceSeconds")
+    count = _count(step)
+    probe = spec.get("readinessProbe") or {}
+    if lasted is not None and count:
+        period = float(probe.get("periodSeconds", 10))
+        predicted = (count - int(probe.get("failureThreshold", 3))) * period
+        fits = abs(float(lasted) - predicted) <= period
+        measured = f"out of service {float(lasted):g} s"
+        checks.append(
+            Check(
+                fits,
+                f"{measured}; predicted about {predicted:g} s (within one period of {period:g} s)",
+            )
+        )
+    return checks
+
+
+def listing() -> str:
+    """What `lessons` prints: each lesson, what it teaches, what it needs, its one command."""
+    width = max(len(lesson.name) for lesson in LESSONS)
+    lines = ["Lessons (kubectl healthdemo lesson NAME [--keep] [-n NAMESPACE]):"]
+    for lesson in LESSONS:
+        lines.append(f"  {lesson.name:<{width}}  {lesson.teaches}")
+        lines.append(f"  {'':<{width}}  deploy/{lesson.manifest}; needs {lesson.needs}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,98 @@
+"""How a lesson step is judged, from two statuses (before the fault, now): pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubectl_healthdemo.lessons import BY_NAME, Step, done, judge
+
+READY = [{"type": "Ready", "status": "True"}, {"type": "CountsComplete", "status": "True"}]
+SPEC = {"livenessProbe": {"periodSeconds": 2, "failureThreshold": 3},
+        "readinessProbe": {"periodSeconds": 2, "failureThreshold": 3}}  # fmt: skip
+BEFORE: dict[str, Any] = {"phase": "Running", "restarts": 0, "conditions": READY}
+
+
+def restarted(reason: str, **item: Any) -> dict[str, Any]:
+    newest = {"reason": reason, "measuredSeconds": 4.1, "expectedSeconds": 4, **item}
+    return {**BEFORE, "restarts": 1, "history": [newest]}
+
+
+def texts(step: Step, now: dict[str, Any]) -> list[tuple[bool, str]]:
+    return [(c.passed, c.text) for c in judge(step, BEFORE, now, SPEC)]
+
+
+def test_a_liveness_restart_is_done_once_ready_again_and_judged_by_the_probe_math() -> None:
+    (step,) = BY_NAME["liveness"].steps
+    assert not done(step, BEFORE, BEFORE)
+    assert not done(step, BEFORE, restarted("LivenessProbe"))  # not ready again yet
+    now = restarted("LivenessProbe", recoverySeconds=5.2)
+    assert done(step, BEFORE, now)
+    assert texts(step, now) == [
+        (True, "restarts +1 (expected +1)"),
+        (True, "cause LivenessProbe (expected LivenessProbe)"),
+        (True, "killed 4.1 s after the first failure; the probe math says 4 s (within one "
+               "period of 2 s)"),
+        (True, "counts exact"),
+    ]  # fmt: skip
+    late = restarted("LivenessProbe", recoverySeconds=1, measuredSeconds=6.5)
+    assert not all(c.passed for c in judge(step, BEFORE, late, SPEC))
+
+
+def test_the_wrong_cause_fails_the_verdict() -> None:
+    (step,) = BY_NAME["oom"].steps
+    (restarts, cause, *_rest) = texts(step, restarted("Crash", recoverySeconds=1))
+    assert restarts[0] and cause == (False, "cause Crash (expected OOMKilled)")
+
+
+def test_restart_rules_steps() -> None:
+    rule, end = BY_NAME["restart-rules"].steps
+    detail = "exit code 42 matched restartPolicyRules[0]: Restart when the exit code is in [42]"
+    now = restarted("RestartRule", detail=detail, recoverySeconds=0.8)
+    assert (True, f"  {detail}") in texts(rule, now)
+    ended = {**BEFORE, "phase": "Ended", "conditions": [
+        {"type": "Ready", "status": "False", "reason": "PodEnded", "message": "Pod x has ended"},
+        {"type": "CountsComplete", "status": "True"}]}  # fmt: skip
+    assert not done(end, BEFORE, BEFORE)
+    assert done(end, BEFORE, ended)
+    assert texts(end, ended)[:2] == [
+        (True, "phase Ended (expected Ended): the Pod ends"),
+        (True, "restarts +0 (expected +0)"),
+    ]
+    # A restart where the Pod should have ended ends the wait, and fails.
+    assert done(end, BEFORE, now) and not all(c.passed for c in judge(end, BEFORE, now, SPEC))
+
+
+def test_readiness_forgiven_then_a_spell_of_about_two_periods() -> None:
+    forgiven, spell = BY_NAME["readiness"].steps
+    assert not done(forgiven, BEFORE, {**BEFORE, "readinessFailures": 1})
+    two = {**BEFORE, "readinessFailures": 2}
+    assert done(forgiven, BEFORE, two)
+    assert all(c.passed for c in judge(forgiven, BEFORE, two, SPEC))
+    out = {**two, "readiness": {"outOfService": 1, "lastOutOfServiceSeconds": 4.3}}
+    assert done(spell, two, out)
+    said = [(c.passed, c.text) for c in judge(spell, two, out, SPEC)]
+    assert (True, "out of service 1x (expected 1x)") in said
+    assert (True, "out of service 4.3 s; predicted about 4 s (within one period of 2 s)") in said
+    long = {**two, "readiness": {"outOfService": 1, "lastOutOfServiceSeconds": 9.0}}
+    assert not all(c.passed for c in judge(spell, two, long, SPEC))
+
+
+def test_lower_bounds_fail_the_verdict() -> None:
+    (step,) = BY_NAME["liveness"].steps
+    now = restarted("LivenessProbe", recoverySeconds=1)
+    now["conditions"] = [{"type": "CountsComplete", "status": "False", "message": "kubelet gone"}]
+    assert texts(step, now)[-1] == (False, "counts are lower bounds: kubelet gone")
+
+
+def test_a_slow_starter_with_its_budget_becomes_ready() -> None:
+    (step,) = BY_NAME["startup-slow"].steps
+    starting = {
+        "phase": "Running",
+        "restarts": 0,
+        "conditions": [{"type": "Ready", "status": "False"}],
+    }
+    assert not done(step, starting, starting)
+    fits = {"budgetSeconds": 40, "appStartsInSeconds": 30, "fitsBudget": True}
+    now = {**starting, "conditions": READY, "expected": {"startup": fits}}
+    assert done(step, starting, now)
+    assert all(c.passed for c in judge(step, starting, now, SPEC))
