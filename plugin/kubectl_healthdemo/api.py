@@ -213,6 +213,17 @@ class Api:
             raise self._refusal(answer, Need("create", "pods/proxy"))
         return answer
 
+    def proxy_get(self, pod: str, port: int, path: str) -> Answer:
+        """GET from the webapp through the API server (`get pods/proxy`: RBAC names a proxy
+        request's verb after its HTTP method)."""
+        url = f"/api/v1/namespaces/{_quote(self.namespace)}/pods/{_quote(pod)}:{port}/proxy{path}"
+        response = self._send("GET", url)
+        response.read()
+        answer = Answer(response.status, _parse(response.data))
+        if answer.is_api_status and answer.status in (401, 403):
+            raise self._refusal(answer, Need("get", "pods/proxy"))
+        return answer
+
     # -- watches -------------------------------------------------------------------------------
 
     def watch(

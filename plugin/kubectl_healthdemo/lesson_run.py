@@ -95,7 +95,34 @@ class Run:
         if not met:
             waited = f"timed out after {timeout:g} s waiting for: {step.outcome}"
             checks.insert(0, Check(False, waited))
+        elif step.outcome == "forgiven":
+            # Failures in a row are what the kubelet counts: the next step must not inherit
+            # these. The webapp tells when the kubelet's probe has passed again.
+            checks.append(self._passed_again(lessons.probe_of(step), after.get("spec") or {}))
         return after, checks
+
+    def _passed_again(self, probe: str, spec: Mapping[str, Any]) -> Check:
+        """Wait until the webapp's newest answer to the kubelet's `probe` passed (a probe runs
+        every periodSeconds: two periods and a margin is long enough)."""
+        target = commands.find_target(self.api, self.name)
+        period = float((spec.get(f"{probe}Probe") or {}).get("periodSeconds", 10))
+        patience = 2 * period + 10
+        deadline = self.clock() + patience
+        while True:
+            calls = self._kubelet_calls(target, probe)
+            if calls and calls[0]["ok"]:
+                return Check(True, f"the kubelet's {probe} probe passed again ({calls[0]['at']})")
+            if self.clock() >= deadline:
+                return Check(
+                    False, f"the kubelet's {probe} probe did not pass again in {patience:g} s"
+                )
+            self.sleep(POLL_SECONDS)
+
+    def _kubelet_calls(self, target: commands.Target, probe: str) -> list[dict[str, Any]]:
+        """The webapp's newest answers to the kubelet's `probe`, newest first."""
+        answer = self.api.proxy_get(target.pod, target.port, "/probes/recent")
+        calls = answer.body.get("calls") if isinstance(answer.body, dict) else None
+        return [c for c in calls or [] if c.get("probe") == probe and c.get("kubelet")]
 
     def run(self) -> bool:
         lesson = self.lesson

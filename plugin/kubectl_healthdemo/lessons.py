@@ -165,9 +165,14 @@ def _count(step: Step) -> int:
     return int(step.how.rpartition("=")[2]) if step.how and "=" in step.how else 0
 
 
+def probe_of(step: Step) -> str:
+    """The probe a step's fault breaks."""
+    return "readiness" if (step.how or "").startswith("readiness") else "liveness"
+
+
 def _failed(step: Step, status: Mapping[str, Any]) -> int:
     """The failures of the probe the step breaks, as the status counts them."""
-    field = "readinessFailures" if (step.how or "").startswith("readiness") else "probeFailures"
+    field = {"readiness": "readinessFailures", "liveness": "probeFailures"}[probe_of(step)]
     return int(status.get(field) or 0)
 
 

@@ -1,7 +1,8 @@
 """A lesson that needs a feature the cluster lacks, on real API servers: one with the release's
-defaults (restart rules on), and one started with `--feature-gates=ContainerRestartRules=false`,
-which silently drops the rules from a Pod it stores. The operator must ask first, create no Pod
-that would run without its rules, and say which feature and release the lesson needs."""
+defaults (restart rules on), and one started with `--feature-gates=ContainerRestartRules=false`
+(and restart-all, which depends on it), which silently drops the rules from a Pod it stores.
+The operator must ask first, create no Pod that would run without its rules, and say which
+feature and release the lesson needs."""
 
 from __future__ import annotations
 
@@ -36,9 +37,10 @@ def lesson(namespace: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def without_restart_rules(controlplane: ControlPlane) -> Iterator[ControlPlane]:
     """A second control plane, of the same release, whose API server lacks the feature."""
-    plane = bringup.start_plane(
-        controlplane.binaries, feature_gates={"ContainerRestartRules": False}
-    )
+    # Restart-all (on by default from 1.36) depends on restart rules: both go, as on a cluster
+    # that has neither.
+    gates = {"ContainerRestartRules": False, "RestartAllContainersOnContainerExits": False}
+    plane = bringup.start_plane(controlplane.binaries, feature_gates=gates)
     try:
         bringup.install(plane)
         yield plane

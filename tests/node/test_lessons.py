@@ -1,0 +1,46 @@
+"""Every lesson as a user runs it on the real node: `kubectl healthdemo lesson NAME`, the installed
+executable as the sandbox's admin. It applies deploy/'s HealthDemo, breaks it through the Pod
+proxy, follows the operator's record and must end with a passing verdict (cause, measured vs
+expected seconds, counts exact), deleting what it made. The real kubelet and kernel do the rest."""
+
+from __future__ import annotations
+
+import pytest
+from kubectl_healthdemo import lessons
+
+from ..conftest import eventually
+from ..plugin.conftest import run_plugin
+from .conftest import Cluster
+
+pytestmark = pytest.mark.node
+
+# A lesson's wait is bounded by its own timeouts (start, then each step's probe math + a minute).
+LESSON_SECONDS = 420
+
+
+@pytest.mark.parametrize("name", [lesson.name for lesson in lessons.LESSONS])
+def test_the_lesson_ends_with_a_passing_verdict(
+    deployed: Cluster, namespace: str, name: str
+) -> None:
+    admin = deployed.plane.kubeconfig("admin")
+    result = run_plugin("lesson", name, "-n", namespace, kubeconfig=admin, timeout=LESSON_SECONDS)
+    told = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, told
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"lesson {name}: "), told
+    assert f"verdict: lesson {name} PASSED" in lines, told
+    checks = [line.strip() for line in lines if line.startswith("   ") and line.strip()[:1] in "✓✗"]
+    assert checks and all(check.startswith("✓") for check in checks), told
+    lesson = lessons.BY_NAME[name]
+    for step in lesson.steps:
+        if step.how is not None:
+            assert (
+                "-- kubectl healthdemo break " in result.stdout
+                and f"--how {step.how}" in result.stdout
+            )
+    assert "counts exact" in result.stdout
+    # Cleaned up: the lesson's HealthDemo is gone (its Pod follows by garbage collection).
+    eventually(
+        lambda: not deployed.kubectl("get", "healthdemos", "-n", namespace, "-o", "name").stdout,
+        what="the lesson's HealthDemo gone",
+    )
