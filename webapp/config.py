@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FAIL_NEXT": 10000,
     # Exit code of POST /crash: non-zero so the kubelet reports a crash ("Error"), not a probe kill.
     "CRASH_EXIT_CODE": 1,
+    # The crash-loop lesson: every container crashes (CRASH_EXIT_CODE) this long after it
+    # starts; 0: never.
+    "CRASH_AFTER_SECONDS": 0.0,
     # The Pod's journal (how each container ended) lives here: an emptyDir, which outlives
     # container restarts. Empty: this container's story only (outside Kubernetes, say).
     "JOURNAL_DIR": "",
@@ -53,6 +56,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "WEBAPP_MAX_HANG_SECONDS": ("MAX_HANG_SECONDS", float),
     "WEBAPP_MAX_FAIL_NEXT": ("MAX_FAIL_NEXT", int),
     "WEBAPP_CRASH_EXIT_CODE": ("CRASH_EXIT_CODE", int),
+    "WEBAPP_CRASH_AFTER_SECONDS": ("CRASH_AFTER_SECONDS", float),
     "WEBAPP_JOURNAL_DIR": ("JOURNAL_DIR", str),
     "WEBAPP_TERMINATION_LOG": ("TERMINATION_LOG", str),
     "WEBAPP_LIVENESS_TIMEOUT_SECONDS": ("LIVENESS_TIMEOUT_SECONDS", float),

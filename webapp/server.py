@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
@@ -100,6 +101,17 @@ class WebappServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
                 drain(signum, frame)
 
         signal.signal(signal.SIGTERM, on_sigterm)
+        after = float(app.config["CRASH_AFTER_SECONDS"])
+        if after > 0:  # the crash-loop lesson: this container crashes on its own
+            code = int(app.config["CRASH_EXIT_CODE"])
+
+            def crash_on_schedule() -> None:
+                journal.ended("crash", code)
+                self.crash(code)
+
+            timer = threading.Timer(after, crash_on_schedule)
+            timer.daemon = True
+            timer.start()
 
     def on_child_exit(self, server: Arbiter, worker: Worker) -> None:
         if self.crash_code.value:

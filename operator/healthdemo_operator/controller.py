@@ -292,6 +292,7 @@ class Controller:
             events=events,
             counters=await self._counters(pods, baseline.ledger),
             ready_seen=ready_seen,
+            backoffs={p.node_name: self.counters.policy(p.node_name) for p in pods if p.node_name},
             problem=tracked.problem,
             now=self.clock(),
         )

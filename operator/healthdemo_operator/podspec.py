@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "imagePullPolicy": "IfNotPresent",
     "port": 5000,
     "startupDelaySeconds": 0,
+    "crashAfterSeconds": 0,  # the crash-loop lesson: each container crashes this long after
     "faults": "enabled",  # the webapp's fault switches; "disabled" makes them answer 403
     "restartPolicy": "Always",
 }
@@ -239,6 +240,7 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
             },
             {"name": "WEBAPP_STARTUP_DELAY_SECONDS", "value": str(spec["startupDelaySeconds"])},
             {"name": "WEBAPP_FAULTS", "value": str(spec["faults"])},
+            {"name": "WEBAPP_CRASH_AFTER_SECONDS", "value": str(spec["crashAfterSeconds"])},
         ],
         "volumeMounts": [{"name": JOURNAL_VOLUME, "mountPath": JOURNAL_DIR}],
         "terminationMessagePath": TERMINATION_LOG,

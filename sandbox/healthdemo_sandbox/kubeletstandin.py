@@ -16,6 +16,7 @@ checked against a real kubelet's on every supported release (tests/node).
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import struct
@@ -34,6 +35,7 @@ from kubernetes import client
 from healthdemo_sandbox.controlplane.certs import CertificateAuthority
 
 PATH = "/metrics/probes"
+CONFIGZ = "/configz"
 # The buckets of the kubelet's prober_probe_duration_seconds, so the text is as long as a
 # kubelet's (the operator's line filter skips them).
 DURATION_BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10")
@@ -46,10 +48,11 @@ Authorize = Callable[[str | None, str], tuple[int, str] | None]
 
 def subresource(path: str) -> str:
     """The `nodes/<subresource>` a kubelet asks the authorizer about for a path: metrics, stats,
-    log and spec have their own; everything else (pods, exec, configz, ...) is `proxy` (as
-    before fine-grained kubelet authorization, which adds a few and falls back to `proxy`)."""
+    log and spec have their own, and configz (fine-grained kubelet authorization, on by default
+    on every supported release); everything else (pods, exec, ...) is `proxy`."""
     top = path.split("?", maxsplit=1)[0].strip("/").split("/")[0]
-    return {"metrics": "metrics", "stats": "stats", "logs": "log", "spec": "spec"}.get(top, "proxy")
+    own = {"metrics": "metrics", "stats": "stats", "logs": "log", "spec": "spec"}
+    return {**own, "configz": "configz"}.get(top, "proxy")
 
 
 class ApiAuthorizer:
@@ -172,6 +175,8 @@ class KubeletStandIn:
         self.fault: Fault = None
         self.started = time.time()  # its process_start_time_seconds
         self.refused: list[tuple[int, str]] = []  # what authorization refused: (status, path)
+        # What /configz shows (the part the operator reads): a kubelet's defaults.
+        self.kubelet_config: dict[str, Any] = {"featureGates": {}}
         self._released = threading.Event()
         self._lock = threading.Lock()
         standin = self
@@ -200,6 +205,11 @@ class KubeletStandIn:
                     with standin._lock:
                         standin.refused.append((refusal[0], self.path))
                     self._answer(*refusal)
+                    return
+                if self.path == CONFIGZ:
+                    with standin._lock:
+                        body = json.dumps({"kubeletconfig": standin.kubelet_config})
+                    self._answer(200, body, "application/json")
                     return
                 if self.path != PATH:
                     self._answer(404, "404 page not found\n")

@@ -148,6 +148,10 @@ def test_liveness_restart_is_recorded_once_with_its_episode() -> None:
         "containerID": "containerd://c1",
         "restart": 1,
         "evidence": "KillingEvent",  # no journal in this container: the kubelet's Event tells
+        # The first restart comes at once (the kubelet's back-off starts after it): ended at
+        # :35, the new container started at :36.
+        "backOffSeconds": 1.0,
+        "expectedBackOffSeconds": 0.0,
     }
     assert status["restartReasons"] == {"LivenessProbe": 1}
     assert status["accounting"]["episode"] is None

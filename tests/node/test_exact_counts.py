@@ -184,7 +184,6 @@ KUBELET_REFUSED = {
     "/pods": "[pods proxy]",
     "/runningpods/": "[pods proxy]",
     "/healthz": "[healthz proxy]",
-    "/configz": "[configz proxy]",
     "/stats/summary": "[stats]",
     "/logs/": "[log]",
     "/containerLogs/default/x/y": "[proxy]",
@@ -193,7 +192,8 @@ KUBELET_REFUSED = {
 }
 # nodes/metrics opens every /metrics path, not just the probe counters the operator reads: the
 # kubelet has no finer grant for them.
-KUBELET_ALLOWED = ("/metrics/probes", "/metrics", "/metrics/cadvisor", "/metrics/resource")
+KUBELET_ALLOWED = ("/metrics/probes", "/metrics", "/metrics/cadvisor", "/metrics/resource",
+                   "/configz")  # nodes/configz: the node's back-off schedule  # fmt: skip
 PROBE_TOTAL_LABELS = frozenset({"container", "namespace", "pod", "pod_uid", "probe_type", "result"})
 
 

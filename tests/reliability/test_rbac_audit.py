@@ -1,8 +1,9 @@
 """Least privilege, proven: the API calls the operator made (the API server's audit log) are
 exactly what deploy/rbac.yaml grants — nothing unused, nothing missing, no 403.
 
-One grant is checked by the kubelet, not the API server: `nodes/metrics` (the probe counters). The
-node tests prove that one on a real kubelet (tests/node/test_exact_counts.py)."""
+Two grants are checked by the kubelet, not the API server: `nodes/metrics` (the probe counters)
+and `nodes/configz` (its back-off schedule). The node tests prove those on a real kubelet
+(tests/node/test_exact_counts.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.controlplane
 
 Permission = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 OPERATOR_AGENTS = ("kopf/", "healthdemo-operator/")  # Kopf's own client, and ours
-KUBELET_AUTHORIZED = {("", "nodes/metrics", "get")}  # asked of the kubelet, never of the API
+# Asked of the kubelet, never of the API server: the probe counters and the kubelet's configuration.
+KUBELET_AUTHORIZED = {("", "nodes/metrics", "get"), ("", "nodes/configz", "get")}
 
 
 def bind_to_a_node_without_kubelet(core: client.CoreV1Api, namespace: str, pod: str) -> str:

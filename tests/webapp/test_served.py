@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from .conftest import Served, serve
 
@@ -57,6 +59,23 @@ def test_crash_exit_code_is_configurable() -> None:
     finally:
         app.proc.kill()
         app.proc.wait()
+
+
+def test_a_crash_on_schedule_ends_the_container_and_says_so(tmp_path: Path) -> None:
+    """The crash-loop lesson: each container crashes on its own, and its journal says "crash"
+    (the operator attributes it), like POST /crash."""
+    termination = tmp_path / "termination-log"
+    termination.touch()
+    app = serve({"WEBAPP_CRASH_AFTER_SECONDS": "1", "WEBAPP_JOURNAL_DIR": str(tmp_path),
+                 "WEBAPP_TERMINATION_LOG": str(termination)})  # fmt: skip
+    try:
+        assert app.call("/healthz")[0] == 200  # it serves until then
+        assert app.proc.wait(timeout=10) == 1
+    finally:
+        app.proc.kill()
+        app.proc.wait()
+    told = json.loads(termination.read_text().removeprefix("healthdemo-journal/v1 "))
+    assert [(e["cause"], e["code"]) for e in told["exits"]] == [("crash", 1)]
 
 
 def test_sigterm_exits_zero_within_two_seconds_even_mid_hang(served: Served) -> None:

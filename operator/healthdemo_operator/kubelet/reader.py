@@ -11,6 +11,7 @@ it are in the same status write.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import urllib3
 
 from healthdemo_operator import names, settings
 from healthdemo_operator.kube import ApiException, Kube, KubeletRefused
-from healthdemo_operator.kubelet import probe_counters
+from healthdemo_operator.kubelet import backoff, probe_counters
 from healthdemo_operator.kubelet.probe_counters import PodCounters, ProbeCounts
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 # A Pod's last known counts are kept this long after its node stopped showing them.
 FORGET_AFTER = timedelta(minutes=10)
 PATH = "/metrics/probes"
+CONFIGZ = "/configz"
+CONFIGZ_RETRY = timedelta(minutes=5)  # a node whose configuration could not be read: again then
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class KubeletCounters:
         self._inflight: dict[str, asyncio.Task[Reading]] = {}
         self._seen: dict[str, tuple[ProbeCounts, datetime]] = {}  # Pod UID → last counts shown
         self.reads = 0
+        # Each node's CrashLoopBackOff schedule, from its kubelet's configuration (read once;
+        # again after a kubelet restart, which may bring a new configuration).
+        self.policies: dict[str, tuple[backoff.Policy, datetime, float | None]] = {}
 
     def latest(self, node: str | None) -> Reading | None:
         return self.readings.get(node) if node else None
@@ -126,6 +132,7 @@ class KubeletCounters:
             address = endpoint[0]
             pods = await asyncio.to_thread(_read_counts, self._kube(), endpoint)
             reading = Reading(node, self._clock(), pods)
+            await self._read_policy(node, endpoint, pods)
         except Exception as exc:
             self._endpoints.pop(node, None)  # the kubelet may have moved: look it up again
             reading = Reading(node, self._clock(), None, explain(node, address, exc))
@@ -138,6 +145,35 @@ class KubeletCounters:
         self._notify(self.readings.get(node), reading)
         self.readings[node] = reading
         return reading
+
+    def policy(self, node: str | None) -> backoff.Policy:
+        """The node's back-off schedule; Kubernetes' defaults (said so) until it is read."""
+        known = self.policies.get(node) if node else None
+        return known[0] if known else backoff.DEFAULT
+
+    async def _read_policy(
+        self, node: str, endpoint: tuple[str, int], pods: Mapping[str, ProbeCounts]
+    ) -> None:
+        started = next((c.kubelet_started for c in pods.values() if c.kubelet_started), None)
+        known = self.policies.get(node)
+        if known is not None:
+            policy, at, kubelet_started = known
+            fresh = started is None or kubelet_started is None or started == kubelet_started
+            if fresh and (policy.known or self._clock() - at < CONFIGZ_RETRY):
+                return
+        try:
+            text = await asyncio.to_thread(self._kube().kubelet_get, *endpoint, CONFIGZ)
+            policy = backoff.policy_of(json.loads(text), node)
+        except KubeletRefused as exc:
+            policy = backoff.unread(
+                f"the kubelet of node {node} refused /configz (HTTP {exc.status}): grant `get` "
+                "on `nodes/configz` (deploy/rbac.yaml)"
+            )
+        except Exception as exc:
+            policy = backoff.unread(
+                f"could not read /configz of node {node} ({type(exc).__name__})"
+            )
+        self.policies[node] = (policy, self._clock(), started)
 
     def _notify(self, before: Reading | None, after: Reading) -> None:
         if before is None or before.error != after.error:

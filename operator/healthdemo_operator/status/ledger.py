@@ -92,6 +92,9 @@ class ContainerEntry:
     restarts: int = 0  # the container's restartCount already counted
     kills: int = 0  # liveness Killing Events already paired with a restart (no journal)
     probes: dict[str, Tally] = field(default_factory=dict)  # by the kubelet's probe_type
+    # The kubelet's CrashLoopBackOff for its next restart, by the node's schedule (seconds;
+    # None until a restart was seen whole: after a jump of several, it is not known).
+    backoff: float | None = None
 
     def tally(self, probe_type: str) -> Tally:
         return self.probes.setdefault(probe_type, Tally())
@@ -102,14 +105,18 @@ class ContainerEntry:
             restarts=int(raw.get("restarts") or 0),
             kills=int(raw.get("kills") or 0),
             probes={kind: Tally.load(t) for kind, t in (raw.get("probes") or {}).items()},
+            backoff=raw.get("backOff"),
         )
 
     def dump(self) -> dict[str, Any]:
-        return {
+        raw: dict[str, Any] = {
             "restarts": self.restarts,
             "kills": self.kills,
             "probes": {kind: tally.dump() for kind, tally in self.probes.items()},
         }
+        if self.backoff is not None:
+            raw["backOff"] = self.backoff
+        return raw
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from healthdemo_operator.kubelet import backoff
 from healthdemo_operator.kubelet.probe_counters import PodCounters
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView, PodView, Readiness, current_pod
@@ -61,6 +62,7 @@ def record(
     counters: Mapping[str, PodCounters] | None = None,
     ledger: Ledger | None = None,
     ready_seen: Mapping[str, Sequence[Readiness]] | None = None,
+    backoffs: Mapping[str, backoff.Policy] | None = None,
     problem: Problem | None,
     now: datetime,
 ) -> Recording:
@@ -70,7 +72,8 @@ def record(
     not yet recorded); `events` the kubelet Events about them; `counters` the kubelet's probe
     counters by Pod UID (for Pods on a node); `ledger` the typed `previous["accounting"]` (parsed
     from it if not given), which this call updates; `ready_seen` the Ready states each Pod
-    showed in the watch since the last write, oldest first (the newest is in `pods`).
+    showed in the watch since the last write, oldest first (the newest is in `pods`);
+    `backoffs` each node's CrashLoopBackOff schedule (Kubernetes' defaults where not given).
     """
     counters = counters or {}
     status = Status.load({k: v for k, v in previous.items() if k != "accounting"})
@@ -90,8 +93,9 @@ def record(
     probe_failures.count_kubelet(pods, counters, ledger, now=now)
     notices += probe_failures.count_failures(pods, counters, ledger, status, times, pace=pace)
     notices += restarts.count_restarts(
-        pods, events, ledger, status, threshold=pace.threshold, expected=math, now=now
-    )
+        pods, events, ledger, status, threshold=pace.threshold, expected=math, now=now,
+        backoffs=backoffs,
+    )  # fmt: skip
     restarts.revise_latest(pods, events, ledger, status, threshold=pace.threshold, now=now)
     pod = current_pod(pods)
     restarts.fill_recovery(status, pod)
@@ -109,7 +113,8 @@ def record(
     status.phase = phase
     status.pod_name = pod.name if pod else pod_name
     status.observed_generation = generation
-    status.expected = math
+    node = pod.node_name if pod else None
+    status.expected = {**math, "backOff": (backoffs or {}).get(node or "", backoff.DEFAULT).dump()}
     status.conditions = [
         *conditions_for(
             phase,

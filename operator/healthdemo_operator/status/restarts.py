@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from healthdemo_operator.journal import ContainerEnd
+from healthdemo_operator.kubelet import backoff
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView, PodView, Termination
 from healthdemo_operator.status import causes
 from healthdemo_operator.status.causes import Reason, Verdict
-from healthdemo_operator.status.ledger import Ledger
+from healthdemo_operator.status.ledger import ContainerEntry, Ledger
 from healthdemo_operator.status.recording import Notice
 from healthdemo_operator.status.status import Recovery, Restart, Status
 from healthdemo_operator.timestamps import format_time, parse_time
@@ -36,6 +37,7 @@ def count_restarts(
     threshold: int,
     expected: Mapping[str, Any],
     now: datetime,
+    backoffs: Mapping[str, backoff.Policy] | None = None,
 ) -> list[Notice]:
     """One history item per restart, in order; the cause from the best evidence left."""
     notices = []
@@ -52,6 +54,8 @@ def count_restarts(
             )
             for i in new
         ]
+        policy = (backoffs or {}).get(pod.node_name or "", backoff.DEFAULT)
+        measure_back_off(pod, items[-1], container, policy, jumped=len(items) > 1)
         status.restarts += len(items)
         for item in items:
             status.restart_reasons[item.reason] = status.restart_reasons.get(item.reason, 0) + 1
@@ -62,6 +66,31 @@ def count_restarts(
         status.last_restart_reason = items[-1].reason
         notices.append(_restart_notice(status.restarts, items))
     return notices
+
+
+def measure_back_off(
+    pod: PodView, item: Restart, container: ContainerEntry, policy: backoff.Policy, *, jumped: bool
+) -> None:
+    """The newest restart's CrashLoopBackOff: the previous container's end (lastState) to the
+    new one's start, next to the node's schedule. After a jump of several restarts the schedule
+    is not known (the skipped ones' lives are gone) until a restart starts it over."""
+    runtime = pod.last_termination
+    started = pod.running_since or (pod.ended.started_at if pod.ended else None)
+    if runtime is None or runtime.finished_at is None:
+        container.backoff = None
+        return
+    if started is not None:
+        item.back_off_seconds = max(0.0, _seconds(started - runtime.finished_at))
+    lived = None
+    if runtime.started_at is not None:
+        lived = (runtime.finished_at - runtime.started_at).total_seconds()
+    wait, container.backoff = backoff.expected_wait(
+        policy,
+        None if jumped else container.backoff,
+        first=pod.restart_count == 1,
+        lived=lived,
+    )
+    item.expected_back_off_seconds = wait
 
 
 def item_for(

@@ -48,6 +48,10 @@ class Restart:
     detail: str | None = None
     measured_seconds: float | None = None
     expected_seconds: float | None = None
+    # CrashLoopBackOff: the wait from the container's end to the next one's start, and the
+    # node's schedule for it (None where the schedule cannot be known).
+    back_off_seconds: float | None = None
+    expected_back_off_seconds: float | None = None
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> Restart:
@@ -65,6 +69,8 @@ class Restart:
             detail=raw.get("detail"),
             measured_seconds=raw.get("measuredSeconds"),
             expected_seconds=raw.get("expectedSeconds"),
+            back_off_seconds=raw.get("backOffSeconds"),
+            expected_back_off_seconds=raw.get("expectedBackOffSeconds"),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -84,6 +90,8 @@ class Restart:
             "detail": self.detail,
             "measuredSeconds": self.measured_seconds,
             "expectedSeconds": self.expected_seconds,
+            "backOffSeconds": self.back_off_seconds,
+            "expectedBackOffSeconds": self.expected_back_off_seconds,
         }
         raw.update({key: value for key, value in optional.items() if value is not None})
         return raw
