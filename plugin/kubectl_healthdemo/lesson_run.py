@@ -176,6 +176,12 @@ class Run:
 def _patience(step: Step, status: Mapping[str, Any]) -> float:
     """How long a step may take: the probe math's worst case, plus the restart and readiness."""
     expected = status.get("expected") or {}
+    if step.outcome == "backoff":  # the schedule's waits, and each container's short life
+        schedule = expected.get("backOff") or {}
+        initial = float(schedule.get("initialSeconds") or 10)
+        cap = float(schedule.get("maxSeconds") or 300)
+        waits = sum(min(initial * 2**k, cap) for k in range(step.restarts - 1))
+        return waits + step.restarts * 10 + MARGIN_SECONDS
     if step.how is None:
         startup = expected.get("startup") or {}
         return float(startup.get("appStartsInSeconds") or 0) + MARGIN_SECONDS

@@ -14,7 +14,8 @@ from typing import Any, Literal, NamedTuple
 
 # deploy/ as the plugin's package data (a link in the source tree, a copy in a wheel).
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
-Outcome = Literal["restart", "ended", "spell", "forgiven", "ready"]
+Outcome = Literal["restart", "ended", "spell", "forgiven", "ready", "backoff"]
+BACKOFF_SLACK = 2.0  # seconds: whole-second timestamps, and the kubelet's own start-up of it
 
 
 class Step(NamedTuple):
@@ -25,6 +26,7 @@ class Step(NamedTuple):
     outcome: Outcome
     cause: str | None = None  # the restart's reason
     recovers: bool = True  # ready again after the restart (a slow starter never is)
+    restarts: int = 1  # backoff: how many restarts to follow
 
 
 class Lesson(NamedTuple):
@@ -58,6 +60,10 @@ LESSONS = (
     Lesson("oom", "examples/oom.yaml",
            "no probe at all: the kernel kills a container over its memory limit",
            (Step("oom", "restart", "OOMKilled"),)),
+    Lesson("crash-loop", "examples/crash-loop.yaml",
+           "CrashLoopBackOff is a wait, not a state: each restart waits longer, up to the "
+           "node's cap",
+           (Step(None, "backoff", "Crash", restarts=4),), ready_first=False),
     Lesson("restart-rules", "examples/restart-rules.yaml",
            "container restart rules: exit 42 restarts in place under restartPolicy Never, "
            "exit 1 ends the Pod",
@@ -85,6 +91,8 @@ def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 def done(step: Step, before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
     """Whether the step's outcome has happened (or cannot any more), from two statuses."""
     restarts = int(now.get("restarts") or 0)
+    if step.outcome == "backoff" and now.get("phase") not in ("Ended", "Invalid"):
+        return restarts >= int(before.get("restarts") or 0) + step.restarts
     if now.get("phase") in ("Ended", "Invalid") or (
         step.outcome != "restart" and restarts > int(before.get("restarts") or 0)
     ):
@@ -118,6 +126,8 @@ def judge(
         if newest.get("detail"):
             checks.append(Check(True, f"  {newest['detail']}"))
         checks += _timing(newest, spec)
+    elif step.outcome == "backoff":
+        checks += _backoff(step, restarted, now)
     elif step.outcome == "ended":
         phase = now.get("phase")
         checks.append(Check(phase == "Ended", f"phase {phase} (expected Ended): the Pod ends"))
@@ -158,6 +168,34 @@ def judge(
     checks.append(Check(exact, "counts exact" if exact else
                         f"counts are lower bounds: {counts.get('message')}"))  # fmt: skip
     return checks
+
+
+def _backoff(step: Step, restarted: int, now: Mapping[str, Any]) -> list[Check]:
+    """Each restart's wait (the container's end to the next one's start) next to the node's
+    schedule: at once, then doubling up to its cap."""
+    followed = f"restarts +{restarted} (followed {step.restarts})"
+    checks = [Check(restarted >= step.restarts, followed)]
+    schedule = (now.get("expected") or {}).get("backOff") or {}
+    initial, cap = schedule.get("initialSeconds"), schedule.get("maxSeconds")
+    said = f"the node's schedule: {initial} s doubling to {cap} s, from {schedule.get('source')}"
+    checks.append(Check(bool(schedule.get("fromNode")), said))
+    for item in reversed((now.get("history") or [])[:restarted]):
+        measured, expected = item.get("backOffSeconds"), item.get("expectedBackOffSeconds")
+        fits = (
+            item.get("reason") == step.cause
+            and measured is not None
+            and expected is not None
+            and expected - 1 <= measured <= expected + BACKOFF_SLACK
+        )
+        what = f"restart {item.get('restart')} ({item.get('reason')})"
+        checks.append(
+            Check(fits, f"{what}: waited {_num(measured)} s, the schedule says {_num(expected)} s")
+        )
+    return checks
+
+
+def _num(value: Any) -> str:
+    return "?" if value is None else f"{value:g}"
 
 
 def _count(step: Step) -> int:

@@ -96,3 +96,24 @@ def test_a_slow_starter_with_its_budget_becomes_ready() -> None:
     now = {**starting, "conditions": READY, "expected": {"startup": fits}}
     assert done(step, starting, now)
     assert all(c.passed for c in judge(step, starting, now, SPEC))
+
+
+def test_a_crash_loop_is_judged_restart_by_restart_against_the_nodes_schedule() -> None:
+    (step,) = BY_NAME["crash-loop"].steps
+    schedule = {"initialSeconds": 2.0, "maxSeconds": 2.0, "fromNode": True, "source": "n1"}
+    waits = ((4, 2.0, 2.0), (3, 3.0, 2.0), (2, 2.0, 2.0), (1, 0.0, 0.0))  # newest first
+    history = [{"restart": n, "reason": "Crash", "backOffSeconds": wait,
+                "expectedBackOffSeconds": expected} for n, wait, expected in waits]  # fmt: skip
+    now = {**BEFORE, "restarts": 4, "history": history, "expected": {"backOff": schedule}}
+    assert not done(step, BEFORE, {**now, "restarts": 3})
+    assert done(step, BEFORE, now)
+    said = [(c.passed, c.text) for c in judge(step, BEFORE, now, SPEC)]
+    assert said[:3] == [
+        (True, "restarts +4 (followed 4)"),
+        (True, "the node's schedule: 2.0 s doubling to 2.0 s, from n1"),
+        (True, "restart 1 (Crash): waited 0 s, the schedule says 0 s"),
+    ]
+    late = {**now, "history": [{**history[0], "backOffSeconds": 9.0}, *history[1:]]}
+    assert not all(c.passed for c in judge(step, BEFORE, late, SPEC))
+    unknown = {**now, "expected": {"backOff": {**schedule, "fromNode": False}}}
+    assert not all(c.passed for c in judge(step, BEFORE, unknown, SPEC))
