@@ -180,7 +180,7 @@ def _patience(step: Step, status: Mapping[str, Any]) -> float:
         schedule = expected.get("backOff") or {}
         initial = float(schedule.get("initialSeconds") or 10)
         cap = float(schedule.get("maxSeconds") or 300)
-        waits = sum(min(initial * 2**k, cap) for k in range(step.restarts - 1))
+        waits = sum(min(initial * 2.0**k, cap) for k in range(step.restarts - 1))
         return waits + step.restarts * 10 + MARGIN_SECONDS
     if step.how is None:
         startup = expected.get("startup") or {}
