@@ -160,6 +160,23 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
                 topic=topic,
             )
         )
+    waited, schedule = (
+        _number(item.get("backOffSeconds")),
+        _number(item.get("expectedBackOffSeconds")),
+    )
+    if ended is not None and waited is not None and schedule:  # a back-off, not the first restart
+        rows.append(
+            Row(
+                ended + timedelta(seconds=waited),
+                "backoff",
+                "restarted after back-off",
+                f"CrashLoopBackOff: waited {_seconds(waited)}, the node's schedule says "
+                f"{_seconds(schedule)} ({restart})",
+                measured=waited,
+                expected=schedule,
+                topic="backoff",
+            )
+        )
     recovery = _number(item.get("recoverySeconds"))
     began = since or ended
     if recovery is not None and began is not None:

@@ -400,3 +400,18 @@ def test_within_one_second_the_story_order_decides() -> None:
     assert [r.kind for r in rows] == ["scheduled", "started", "kill", "restarted"]
     text = draw(timeline.Timeline(timeline.summary_of({}), rows))
     assert "+-" not in text  # no negative steps
+
+
+def test_a_restart_after_a_back_off_shows_its_wait_next_to_the_schedule() -> None:
+    crash = {"time": at(5), "reason": "Crash", "exitCode": 1, "restart": 3,
+             "backOffSeconds": 21.0, "expectedBackOffSeconds": 20.0}  # fmt: skip
+    (ended, waited) = timeline.history_rows(crash)
+    assert ended.what == "crashed"
+    assert (waited.kind, waited.what) == ("backoff", "restarted after back-off")
+    assert waited.at == T0 + timedelta(seconds=26)
+    assert (waited.measured, waited.expected) == (21.0, 20.0)
+    assert waited.detail == (
+        "CrashLoopBackOff: waited 21 s, the node's schedule says 20 s (restart 3)"
+    )
+    first = {**crash, "restart": 1, "backOffSeconds": 0.4, "expectedBackOffSeconds": 0.0}
+    assert [r.kind for r in timeline.history_rows(first)] == ["kill"]  # at once: no back-off
