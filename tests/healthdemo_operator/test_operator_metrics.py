@@ -65,11 +65,19 @@ def recorded(custom: client.CustomObjectsApi, namespace: str, restarts: int) -> 
     )
 
 
+# Every cause the CRD declares: each is served, zero or not.
+RESTART_REASONS = tuple(
+    yaml.safe_load((ROOT / "crds" / "healthdemo.yaml").read_text())["spec"]["versions"][0][
+        "schema"
+    ]["openAPIV3Schema"]["properties"]["status"]["properties"]["lastRestartReason"]["enum"]
+)
+
+
 def expected_series(recorded: dict[str, Any]) -> dict[str, float]:
     """What the status says, as the series it should be served as."""
     series = {
         f"healthdemo_restarts_total/{reason}": float(recorded["restartReasons"].get(reason, 0))
-        for reason in ("LivenessProbe", "StartupProbe", "Crash", "OOMKilled", "Exited", "Unknown")
+        for reason in RESTART_REASONS
     }
     series["healthdemo_probe_failures_total/liveness"] = recorded["probeFailures"]
     series["healthdemo_probe_failures_total/readiness"] = recorded.get("readinessFailures", 0)
