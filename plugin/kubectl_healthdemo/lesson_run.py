@@ -23,6 +23,7 @@ from kubectl_healthdemo.watching import Appender
 
 POLL_SECONDS = 1.0
 START_SECONDS = 120.0  # pulling nothing (IfNotPresent), a Pod runs in seconds; a slow one less
+WEBAPP_SECONDS = 60.0  # a started container's app listens within a second or two
 MARGIN_SECONDS = 60.0  # past the probe math: the restart, the new container, ready again
 
 
@@ -84,6 +85,7 @@ class Run:
         if step.how is None:
             self.console.print("-- nothing to break: the app does it itself; following")
         else:
+            self._webapp_answers()
             self.console.print(f"-- kubectl healthdemo break {self.name} --how {step.how}")
             said = commands.break_it(self.api, self.name, faults.parse_how(step.how))
             for line in said.splitlines()[:2]:  # the webapp's answer and what should happen
@@ -100,6 +102,23 @@ class Run:
             # these. The webapp tells when the kubelet's probe has passed again.
             checks.append(self._passed_again(lessons.probe_of(step), after.get("spec") or {}))
         return after, checks
+
+    def _webapp_answers(self) -> None:
+        """Wait until the webapp itself answers: a container without a readiness probe is
+        Ready when it starts, a moment before the app listens."""
+        deadline = self.clock() + WEBAPP_SECONDS
+        while True:
+            try:
+                target = commands.find_target(self.api, self.name)
+                answer = self.api.proxy_get(target.pod, target.port, "/")
+                if answer.status == 200 and not answer.is_api_status:
+                    return
+                why = answer.message
+            except PluginError as exc:  # no running Pod yet
+                why = str(exc)
+            if self.clock() >= deadline:
+                raise PluginError(f"the webapp did not answer within {WEBAPP_SECONDS:g} s: {why}")
+            self.sleep(POLL_SECONDS)
 
     def _passed_again(self, probe: str, spec: Mapping[str, Any]) -> Check:
         """Wait until the webapp's newest answer to the kubelet's `probe` passed (a probe runs

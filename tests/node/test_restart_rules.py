@@ -48,6 +48,7 @@ def test_exit_42_is_restarted_by_its_rule_and_exit_1_ends_the_pod(
     demo.until(lambda s: s["history"][0].get("recoverySeconds") is not None, "ready again")
 
     deployed.wait_ready("restart-rules-webapp", namespace)
+    assert demo.first_answer("/healthz")[0] == 200  # Ready comes before the app listens
     assert demo.call("/crash?code=1", method="POST")[0] == 202
     ended = demo.until(lambda s: s.get("phase") == "Ended", "phase Ended")
     pod = demo.pod()
