@@ -3,9 +3,10 @@ Events about them, each kept by its own informer (listed once, then watched), wi
 lookups a reconcile makes — a HealthDemo's Pods, a Pod's Events — kept as they change.
 
 Only what the API server lets through is seen: Pods with our managed-by label, and the kubelet's
-Events about a Pod's `webapp` container (`CONTAINER_EVENTS`) or about a Pod as a whole
-(`POD_EVENTS`, the same Events through events.k8s.io, which has its own field selectors: field
-selectors cannot OR). Both count against the kubelet's Event budget of a Pod, so both are kept.
+Events about a Pod's `webapp` container (`CONTAINER_EVENTS`), its sidecar (`SIDECAR_EVENTS`) or
+about a Pod as a whole (`POD_EVENTS`, the same Events through events.k8s.io, which has its own
+field selectors: field selectors cannot OR). All count against the kubelet's Event budget of a
+Pod, so all are kept.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ CONTAINER_EVENTS = Source(
     {
         "fieldSelector": f"involvedObject.kind=Pod,source={KUBELET},"
         f"involvedObject.fieldPath=spec.containers{{{names.CONTAINER_NAME}}}"
+    },
+)
+SIDECAR_EVENTS = Source(
+    "sidecar events",
+    "/api/v1/events",
+    {
+        "fieldSelector": f"involvedObject.kind=Pod,source={KUBELET},"
+        f"involvedObject.fieldPath=spec.initContainers{{{names.SIDECAR_NAME}}}"
     },
 )
 POD_EVENTS = Source(
@@ -71,7 +80,7 @@ class Caches:
         self.pods = Informer(PODS, session, parse=our_pod, on_change=self._pod_changed)
         self.event_informers = [
             Informer(source, session, parse=about_our_pod, on_change=self._event_changed)
-            for source in (CONTAINER_EVENTS, POD_EVENTS)
+            for source in (CONTAINER_EVENTS, SIDECAR_EVENTS, POD_EVENTS)
         ]
 
     @property

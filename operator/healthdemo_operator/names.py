@@ -22,4 +22,5 @@ ANNOTATION_GENERATION = f"{GROUP}/generation"
 ANNOTATION_OWNER_NAME = f"{GROUP}/healthdemo"
 
 CONTAINER_NAME = "webapp"
+SIDECAR_NAME = "sidecar"  # spec.sidecar: an init container that keeps running
 POD_SUFFIX = "-webapp"

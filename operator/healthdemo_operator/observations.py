@@ -42,6 +42,26 @@ class Termination:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerView:
+    """One container of a Pod as its status tells it: what the restart count and the causes
+    need. The webapp's is built from the Pod view's own fields; a sidecar's from
+    `initContainerStatuses`, where the kubelet reports sidecars (init containers that keep
+    running, restartPolicy Always)."""
+
+    name: str
+    restart_count: int
+    last_termination: Termination | None
+    journal: Journal | None = None
+    running_since: datetime | None = None
+    ended: Termination | None = None
+    startup_threshold: int | None = None
+    restart_rules: tuple[RestartRule, ...] = ()
+    ready: bool = False
+    sidecar: bool = False
+    liveness_threshold: int | None = None  # a sidecar's liveness failureThreshold, if probed
+
+
+@dataclass(frozen=True, slots=True)
 class PodView:
     uid: str
     name: str
@@ -69,6 +89,25 @@ class PodView:
     restart_policy: str = "Always"
     restart_rules: tuple[RestartRule, ...] = ()
     ended: Termination | None = None  # state.terminated: the container exited, not restarted
+    sidecars: tuple[ContainerView, ...] = ()  # besides the webapp: restarted on their own
+
+    @property
+    def webapp(self) -> ContainerView:
+        return ContainerView(
+            name=names.CONTAINER_NAME,
+            restart_count=self.restart_count,
+            last_termination=self.last_termination,
+            journal=self.journal,
+            running_since=self.running_since,
+            ended=self.ended,
+            startup_threshold=self.startup_threshold,
+            restart_rules=self.restart_rules,
+            ready=self.ready,
+        )
+
+    def containers(self) -> tuple[ContainerView, ...]:
+        """Every container whose restarts count: the webapp first, then its sidecars."""
+        return (self.webapp, *self.sidecars)
 
 
 def _termination(raw: Mapping[str, Any] | None) -> Termination | None:
@@ -155,7 +194,42 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         ),
         restart_rules=rules_of(spec_container.get("restartPolicyRules")),
         ended=_termination(terminated),
+        sidecars=_sidecars(pod),
     )
+
+
+def _sidecars(pod: Mapping[str, Any]) -> tuple[ContainerView, ...]:
+    """The Pod's sidecars: init containers with restartPolicy Always, in the spec's order."""
+    spec = pod.get("spec") or {}
+    statuses = {
+        c.get("name"): c for c in (pod.get("status") or {}).get("initContainerStatuses") or []
+    }
+    views = []
+    for declared in spec.get("initContainers") or []:
+        if declared.get("restartPolicy") != "Always":
+            continue
+        name = str(declared.get("name") or "")
+        status = statuses.get(name) or {}
+        state = status.get("state") or {}
+        terminated = state.get("terminated") or {}
+        last = (status.get("lastState") or {}).get("terminated") or {}
+        startup = declared.get("startupProbe")
+        liveness = declared.get("livenessProbe")
+        views.append(
+            ContainerView(
+                name=name,
+                restart_count=int(status.get("restartCount") or 0),
+                last_termination=_termination(last),
+                journal=journal.parse(terminated.get("message") or last.get("message")),
+                running_since=parse_time((state.get("running") or {}).get("startedAt")),
+                ended=_termination(terminated),
+                startup_threshold=int(startup.get("failureThreshold") or 3) if startup else None,
+                ready=bool(status.get("ready")),
+                sidecar=True,
+                liveness_threshold=int(liveness.get("failureThreshold") or 3) if liveness else None,
+            )
+        )
+    return tuple(views)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +262,7 @@ class EventView:
     first: datetime | None
     last: datetime | None
     type: str = "Warning"
+    container: str = names.CONTAINER_NAME  # from involvedObject.fieldPath; "" for the Pod
 
     @property
     def probe_failed(self) -> str | None:
@@ -199,6 +274,12 @@ class EventView:
             if self.message.startswith(words):
                 return probe
         return None
+
+    def about(self, container: str) -> bool:
+        """Whether the Event is about this container (one without a fieldPath: the webapp)."""
+        return self.container == container or (
+            not self.container and container == names.CONTAINER_NAME
+        )
 
     @property
     def is_liveness_kill(self) -> bool:
@@ -239,4 +320,13 @@ def event_view(event: Mapping[str, Any]) -> EventView:
         first=first,
         last=last,
         type=event.get("type") or "Normal",
+        container=container_of(str(involved(event).get("fieldPath") or "")),
     )
+
+
+def container_of(field_path: str) -> str:
+    """The container an Event is about: "spec.containers{webapp}" or
+    "spec.initContainers{sidecar}" name it; "" for the Pod itself."""
+    if not field_path.endswith("}") or "{" not in field_path:
+        return ""
+    return field_path[field_path.index("{") + 1 : -1]

@@ -44,6 +44,21 @@ TCP_LIVENESS_PORT = 5001
 TCP_READINESS_PORT = 5002
 GRPC_PORT = 5003
 GRPC_SERVICES = ("", "liveness", "readiness", "startup")
+# spec.sidecar: a second webapp beside the first (same network namespace): its own ports.
+SIDECAR_PORT = 5100
+SIDECAR_TCP_LIVENESS_PORT = 5101
+SIDECAR_TCP_READINESS_PORT = 5102
+SIDECAR_GRPC_PORT = 5103
+SIDECAR_PORTS = (
+    SIDECAR_PORT,
+    SIDECAR_TCP_LIVENESS_PORT,
+    SIDECAR_TCP_READINESS_PORT,
+    SIDECAR_GRPC_PORT,
+)
+SIDECAR_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "10m", "memory": "48Mi"},
+    "limits": {"memory": "128Mi"},
+}
 DEFAULT_RESOURCES: dict[str, Any] = {
     "requests": {"cpu": "10m", "memory": "48Mi"},
     "limits": {"memory": "256Mi"},
@@ -52,6 +67,7 @@ DEFAULT_RESOURCES: dict[str, Any] = {
 RUN_AS_USER = 10001  # the webapp image's numeric UID
 # The webapp's journal of how each container ended: an emptyDir outlives container restarts.
 JOURNAL_VOLUME = "journal"
+SIDECAR_JOURNAL_VOLUME = "sidecar-journal"  # each container keeps its own journal
 JOURNAL_DIR = "/var/run/healthdemo"
 TERMINATION_LOG = "/dev/termination-log"
 MAX_NAME = 253  # metadata.name of a Pod (DNS subdomain)
@@ -77,6 +93,15 @@ def effective(spec: Mapping[str, Any] | None) -> dict[str, Any]:
         if given is None and name != "livenessProbe":
             continue
         result[name] = _effective_probe(name, given or {}, result["port"])
+    sidecar = spec.get("sidecar")
+    if sidecar is not None:
+        result["sidecar"] = {
+            "livenessProbe": _effective_probe(
+                "livenessProbe",
+                {k: v for k, v in (sidecar.get("livenessProbe") or {}).items() if k != "httpGet"},
+                SIDECAR_PORT,
+            )
+        }
     return result
 
 
@@ -123,6 +148,12 @@ def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"spec.port {spec['port']} is taken: the webapp serves its TCP checks on "
             f"{TCP_LIVENESS_PORT} and {TCP_READINESS_PORT} and gRPC health on {GRPC_PORT}"
+        )
+    if "sidecar" in spec and spec.get("port") in SIDECAR_PORTS:
+        problems.append(
+            f"spec.port {spec['port']} is taken: the sidecar serves HTTP on {SIDECAR_PORT}, its "
+            f"TCP checks on {SIDECAR_TCP_LIVENESS_PORT} and {SIDECAR_TCP_READINESS_PORT} and gRPC "
+            f"health on {SIDECAR_GRPC_PORT}"
         )
     for name in PROBES:
         if name in spec:
@@ -217,46 +248,101 @@ def _resources(given: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: dict(given[key]) for key in ("requests", "limits") if given.get(key)}
 
 
-def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
-    """The Pod for a HealthDemo: owned by it, probes exactly as its spec says, and passing
-    Pod Security "restricted"."""
-    spec = healthdemo.spec
-    port = spec["port"]
-    container: dict[str, Any] = {
-        "name": names.CONTAINER_NAME,
+def _webapp(
+    spec: Mapping[str, Any],
+    *,
+    name: str,
+    env: list[dict[str, str]],
+    ports: Mapping[str, int],
+    volume: str,
+    resources: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A container running the webapp image: the app itself, or its sidecar on other ports.
+    The journal and the termination message tell the operator how each container ended (see
+    journal.py); WEBAPP_FAULTS switches its fault endpoints off for a HealthDemo nobody may
+    break."""
+    return {
+        "name": name,
         "image": spec["image"],
         "imagePullPolicy": spec["imagePullPolicy"],
-        # The app reads PORT, so a non-default port is where the probes look. The journal and
-        # the termination message tell the operator how each container ended (see journal.py);
-        # the probe's timeout tells the app when a slow answer is a failure to the kubelet;
-        # WEBAPP_FAULTS switches its fault endpoints off for a HealthDemo nobody may break.
         "env": [
-            {"name": "PORT", "value": str(port)},
+            *env,
             {"name": "WEBAPP_JOURNAL_DIR", "value": JOURNAL_DIR},
             {"name": "WEBAPP_TERMINATION_LOG", "value": TERMINATION_LOG},
-            {
-                "name": "WEBAPP_LIVENESS_TIMEOUT_SECONDS",
-                "value": str(spec["livenessProbe"]["timeoutSeconds"]),
-            },
-            {"name": "WEBAPP_STARTUP_DELAY_SECONDS", "value": str(spec["startupDelaySeconds"])},
             {"name": "WEBAPP_FAULTS", "value": str(spec["faults"])},
-            {"name": "WEBAPP_CRASH_AFTER_SECONDS", "value": str(spec["crashAfterSeconds"])},
         ],
-        "volumeMounts": [{"name": JOURNAL_VOLUME, "mountPath": JOURNAL_DIR}],
+        "volumeMounts": [{"name": volume, "mountPath": JOURNAL_DIR}],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
         "ports": [
-            {"name": "http", "containerPort": port, "protocol": "TCP"},
-            {"name": "tcp-live", "containerPort": TCP_LIVENESS_PORT, "protocol": "TCP"},
-            {"name": "tcp-ready", "containerPort": TCP_READINESS_PORT, "protocol": "TCP"},
-            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            {"name": port_name, "containerPort": port, "protocol": "TCP"}
+            for port_name, port in ports.items()
         ],
-        "resources": _resources(spec.get("resources")),
+        "resources": resources,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
         },
     }
+
+
+def _sidecar(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """spec.sidecar: the webapp again, as an init container that keeps running (restartPolicy
+    Always): the kubelet restarts it on its own, and reports it in initContainerStatuses.
+    It shares the Pod's network, so it listens on ports of its own."""
+    probe = spec["sidecar"]["livenessProbe"]
+    sidecar = _webapp(
+        spec,
+        name=names.SIDECAR_NAME,
+        env=[
+            {"name": "PORT", "value": str(SIDECAR_PORT)},
+            {"name": "WEBAPP_NAME", "value": names.SIDECAR_NAME},
+            {"name": "WEBAPP_TCP_LIVENESS_PORT", "value": str(SIDECAR_TCP_LIVENESS_PORT)},
+            {"name": "WEBAPP_TCP_READINESS_PORT", "value": str(SIDECAR_TCP_READINESS_PORT)},
+            {"name": "WEBAPP_GRPC_PORT", "value": str(SIDECAR_GRPC_PORT)},
+            {"name": "WEBAPP_LIVENESS_TIMEOUT_SECONDS", "value": str(probe["timeoutSeconds"])},
+        ],
+        ports={
+            "sidecar-http": SIDECAR_PORT,
+            "sidecar-live": SIDECAR_TCP_LIVENESS_PORT,
+            "sidecar-ready": SIDECAR_TCP_READINESS_PORT,
+            "sidecar-grpc": SIDECAR_GRPC_PORT,
+        },
+        volume=SIDECAR_JOURNAL_VOLUME,
+        resources={key: dict(value) for key, value in SIDECAR_RESOURCES.items()},
+    )
+    sidecar["restartPolicy"] = "Always"
+    sidecar["livenessProbe"] = _probe("livenessProbe", probe)
+    return sidecar
+
+
+def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
+    """The Pod for a HealthDemo: owned by it, probes exactly as its spec says, and passing
+    Pod Security "restricted"."""
+    spec = healthdemo.spec
+    container = _webapp(
+        spec,
+        name=names.CONTAINER_NAME,
+        # The app reads PORT, so a non-default port is where the probes look; the probe's
+        # timeout tells the app when a slow answer is a failure to the kubelet.
+        env=[
+            {"name": "PORT", "value": str(spec["port"])},
+            {
+                "name": "WEBAPP_LIVENESS_TIMEOUT_SECONDS",
+                "value": str(spec["livenessProbe"]["timeoutSeconds"]),
+            },
+            {"name": "WEBAPP_STARTUP_DELAY_SECONDS", "value": str(spec["startupDelaySeconds"])},
+            {"name": "WEBAPP_CRASH_AFTER_SECONDS", "value": str(spec["crashAfterSeconds"])},
+        ],
+        ports={
+            "http": spec["port"],
+            "tcp-live": TCP_LIVENESS_PORT,
+            "tcp-ready": TCP_READINESS_PORT,
+            "grpc": GRPC_PORT,
+        },
+        volume=JOURNAL_VOLUME,
+        resources=_resources(spec.get("resources")),
+    )
     for name in PROBES:
         if name in spec:
             container[name] = _probe(name, spec[name])
@@ -303,7 +389,15 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
                 "runAsGroup": RUN_AS_USER,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            **({"initContainers": [_sidecar(spec)]} if "sidecar" in spec else {}),
             "containers": [container],
-            "volumes": [{"name": JOURNAL_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}],
+            "volumes": [
+                {"name": JOURNAL_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}},
+                *(
+                    [{"name": SIDECAR_JOURNAL_VOLUME, "emptyDir": {"sizeLimit": "1Mi"}}]
+                    if "sidecar" in spec
+                    else []
+                ),
+            ],
         },
     }

@@ -17,6 +17,7 @@ from kubectl_healthdemo.errors import PluginError, UsageError
 from kubectl_healthdemo.faults import DEFAULT_HOW, Fault, parse_how
 
 COMMANDS = tuple(usage.COMMANDS)
+CONTAINERS = ("webapp", "sidecar")  # what break and heal can reach
 INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
 
 
@@ -37,6 +38,7 @@ class Args(NamedTuple):
     help: bool = False
     version: bool = False
     keep: bool = False  # lesson: leave its HealthDemo running
+    container: str = "webapp"  # break, heal: the webapp or its sidecar
 
 
 def _flags(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
@@ -61,6 +63,8 @@ def parser() -> Parser:
         sub.add_argument("name", nargs="?", metavar="NAME")
         if command == "break":
             sub.add_argument("--how", default=DEFAULT_HOW, type=parse_how)
+        if command in ("break", "heal"):
+            sub.add_argument("--container", default="webapp", choices=CONTAINERS)
         if command == "lesson":
             sub.add_argument("--keep", action="store_true")
     return top
@@ -90,6 +94,7 @@ def parse(argv: Sequence[str]) -> Args:
         help=wants_help,
         version=bool(found.version),
         keep=bool(getattr(found, "keep", False)),
+        container=str(getattr(found, "container", "webapp")),
     )
 
 
@@ -112,10 +117,10 @@ def run(args: Args) -> int:
             raise UsageError(f"no lesson {args.name!r}: kubectl healthdemo lessons lists them")
     api = connect(args.kubeconfig, args.context, args.namespace)
     if args.command == "break":
-        sys.stdout.write(commands.break_it(api, args.name, args.fault) + "\n")
+        sys.stdout.write(commands.break_it(api, args.name, args.fault, args.container) + "\n")
         return 0
     if args.command == "heal":
-        sys.stdout.write(commands.heal(api, args.name) + "\n")
+        sys.stdout.write(commands.heal(api, args.name, args.container) + "\n")
         return 0
     from rich.console import Console  # noqa: PLC0415 - drawing: only timeline and watch
 

@@ -13,6 +13,7 @@ from kubectl_healthdemo.api import Answer, Api
 from kubectl_healthdemo.errors import (
     FaultsDisabled,
     NoPod,
+    NoSidecar,
     NoSuchHealthDemo,
     Unreachable,
     WebappError,
@@ -20,16 +21,19 @@ from kubectl_healthdemo.errors import (
 
 POD_SUFFIX = "-webapp"
 DEFAULT_PORT = 5000
+SIDECAR = "sidecar"
+SIDECAR_PORT = 5100  # spec.sidecar serves HTTP here (the operator's podspec)
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a HealthDemo's webapp answers: its Pod and port."""
+    """Where a HealthDemo's webapp (or its sidecar) answers: its Pod and port."""
 
     name: str
     healthdemo: Mapping[str, Any]
     pod: str
     port: int
+    container: str = "webapp"
 
 
 def load_healthdemo(api: Api, name: str) -> dict[str, Any]:
@@ -60,9 +64,15 @@ def _no_pod_reason(healthdemo: Mapping[str, Any]) -> str:
     return f"phase {phase}" + (f": {message}" if message else "")
 
 
-def find_target(api: Api, name: str) -> Target:
+def find_target(api: Api, name: str, container: str = "webapp") -> Target:
     """The HealthDemo's running Pod; NoPod while there is none to talk to."""
     healthdemo = load_healthdemo(api, name)
+    spec = healthdemo.get("spec") or {}
+    if container == SIDECAR and spec.get("sidecar") is None:
+        raise NoSidecar(
+            f'HealthDemo "{name}" has no sidecar: give it spec.sidecar (the sidecar lesson: '
+            "kubectl healthdemo lesson sidecar)"
+        )
     pod_of = pod_name(healthdemo)
     pod = api.pod(pod_of)
     if pod is None:
@@ -75,8 +85,9 @@ def find_target(api: Api, name: str) -> Target:
             f"Pod {pod_of} is not running yet (phase {status.get('phase') or 'Pending'}, "
             f"{_no_pod_reason(healthdemo)}): try again when it runs"
         )
-    port = int((healthdemo.get("spec") or {}).get("port") or DEFAULT_PORT)
-    return Target(name, healthdemo, pod_of, port)
+    if container == SIDECAR:
+        return Target(name, healthdemo, pod_of, SIDECAR_PORT, SIDECAR)
+    return Target(name, healthdemo, pod_of, int(spec.get("port") or DEFAULT_PORT))
 
 
 def post(api: Api, target: Target, fault: faults.Fault) -> Answer:
@@ -106,24 +117,27 @@ def _body(answer: Answer) -> str:
     return json.dumps(answer.body, separators=(",", ":")) if isinstance(answer.body, dict) else ""
 
 
-def break_it(api: Api, name: str, fault: faults.Fault) -> str:
+def break_it(api: Api, name: str, fault: faults.Fault, container: str = "webapp") -> str:
     """What `break` prints: the webapp's answer and what the kubelet should do now."""
-    target = find_target(api, name)
+    target = find_target(api, name, container)
     answer = post(api, target, fault)
     status = target.healthdemo.get("status") or {}
-    expect = faults.expectation(
-        fault, target.healthdemo.get("spec") or {}, status.get("expected") or {}
-    )
+    spec = target.healthdemo.get("spec") or {}
+    expected = status.get("expected") or {}
+    if container == SIDECAR:  # its own probe and probe math; it has no readiness probe
+        spec, expected = spec.get("sidecar") or {}, expected.get(SIDECAR) or {}
+    expect = faults.expectation(fault, spec, expected)
+    where = target.pod if container != SIDECAR else f"{target.pod} (sidecar)"
     return (
-        f"{target.pod}: POST {fault.path} → {answer.status} {_body(answer)}\n"
+        f"{where}: POST {fault.path} → {answer.status} {_body(answer)}\n"
         f"{expect}\n"
         f"follow it: kubectl healthdemo watch {name} -n {api.namespace}"
     )
 
 
-def heal(api: Api, name: str) -> str:
+def heal(api: Api, name: str, container: str = "webapp") -> str:
     """Liveness healthy again (also ends fail-next and hang) and readiness back on."""
-    target = find_target(api, name)
+    target = find_target(api, name, container)
     for fault in faults.HEAL:
         post(api, target, fault)
     return f"{target.pod}: healed (POST /stop-failing, POST /readyz/enable): liveness ok, ready"

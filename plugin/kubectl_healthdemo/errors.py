@@ -25,6 +25,10 @@ class NoPod(PluginError):
     """The HealthDemo has no Pod yet, or its Pod is not running (no IP to proxy to)."""
 
 
+class NoSidecar(PluginError):
+    """`--container sidecar` for a HealthDemo without spec.sidecar."""
+
+
 class FaultsDisabled(PluginError):
     """The webapp itself refused (WEBAPP_FAULTS=disabled or token), not the API server."""
 

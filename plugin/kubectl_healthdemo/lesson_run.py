@@ -85,9 +85,12 @@ class Run:
         if step.how is None:
             self.console.print("-- nothing to break: the app does it itself; following")
         else:
-            self._webapp_answers()
-            self.console.print(f"-- kubectl healthdemo break {self.name} --how {step.how}")
-            said = commands.break_it(self.api, self.name, faults.parse_how(step.how))
+            self._webapp_answers(step.container)
+            sidecar = "" if step.container == "webapp" else f" --container {step.container}"
+            self.console.print(f"-- kubectl healthdemo break {self.name} --how {step.how}{sidecar}")
+            said = commands.break_it(
+                self.api, self.name, faults.parse_how(step.how), step.container
+            )
             for line in said.splitlines()[:2]:  # the webapp's answer and what should happen
                 self.console.print(f"   {line}", soft_wrap=True)
         timeout = _patience(step, before)
@@ -103,13 +106,13 @@ class Run:
             checks.append(self._passed_again(lessons.probe_of(step), after.get("spec") or {}))
         return after, checks
 
-    def _webapp_answers(self) -> None:
-        """Wait until the webapp itself answers: a container without a readiness probe is
-        Ready when it starts, a moment before the app listens."""
+    def _webapp_answers(self, container: str) -> None:
+        """Wait until the webapp (or its sidecar) itself answers: a container without a
+        readiness probe is Ready when it starts, a moment before the app listens."""
         deadline = self.clock() + WEBAPP_SECONDS
         while True:
             try:
-                target = commands.find_target(self.api, self.name)
+                target = commands.find_target(self.api, self.name, container)
                 answer = self.api.proxy_get(target.pod, target.port, "/")
                 if answer.status == 200 and not answer.is_api_status:
                     return

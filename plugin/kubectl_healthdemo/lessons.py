@@ -27,6 +27,7 @@ class Step(NamedTuple):
     cause: str | None = None  # the restart's reason
     recovers: bool = True  # ready again after the restart (a slow starter never is)
     restarts: int = 1  # backoff: how many restarts to follow
+    container: str = "webapp"  # whose fault: the webapp, or its sidecar (break --container)
 
 
 class Lesson(NamedTuple):
@@ -69,6 +70,12 @@ LESSONS = (
            "exit 1 ends the Pod",
            (Step("crash=42", "restart", "RestartRule"), Step("crash=1", "ended")),
            needs="Kubernetes 1.35+ (ContainerRestartRules)"),
+    Lesson("sidecar", "examples/sidecar.yaml",
+           "a sidecar (an init container that keeps running) is restarted on its own: its "
+           "liveness kill and its crash leave the webapp running",
+           (Step("start-failing", "restart", "LivenessProbe", container="sidecar"),
+            Step("crash", "restart", "Crash", container="sidecar")),
+           needs="Kubernetes 1.33+ (sidecar containers)"),
 )  # fmt: skip
 BY_NAME = {lesson.name: lesson for lesson in LESSONS}
 
@@ -125,6 +132,8 @@ def judge(
         checks.append(Check(reason == step.cause, f"cause {reason} (expected {step.cause})"))
         if newest.get("detail"):
             checks.append(Check(True, f"  {newest['detail']}"))
+        if step.container != "webapp":
+            checks += _alone(step, before, now, newest)
         checks += _timing(newest, spec)
     elif step.outcome == "backoff":
         checks += _backoff(step, restarted, now)
@@ -194,6 +203,22 @@ def _backoff(step: Step, restarted: int, now: Mapping[str, Any]) -> list[Check]:
     return checks
 
 
+def _alone(
+    step: Step, before: Mapping[str, Any], now: Mapping[str, Any], newest: Mapping[str, Any]
+) -> list[Check]:
+    """A sidecar's restart: its own, and the webapp's container was left running."""
+    who = newest.get("container") or "webapp"
+
+    def webapp(status: Mapping[str, Any]) -> int:
+        return int((status.get("containerRestarts") or {}).get("webapp") or 0)
+
+    kept = webapp(now) - webapp(before)
+    return [
+        Check(who == step.container, f"container {who} restarted (expected {step.container})"),
+        Check(kept == 0, f"webapp restarts +{kept} (expected +0: it kept running)"),
+    ]
+
+
 def _num(value: Any) -> str:
     return "?" if value is None else f"{value:g}"
 
@@ -224,6 +249,8 @@ def _timing(item: Mapping[str, Any], spec: Mapping[str, Any]) -> list[Check]:
     measured, expected = item.get("measuredSeconds"), item.get("expectedSeconds")
     if measured is None or expected is None:
         return []
+    if item.get("container") == "sidecar":
+        spec = spec.get("sidecar") or {}
     probe = spec.get("livenessProbe" if item.get("reason") == "LivenessProbe" else "startupProbe")
     period = float((probe or {}).get("periodSeconds", 10))
     fits = expected - 0.5 <= measured <= expected + period

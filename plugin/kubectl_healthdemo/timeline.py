@@ -122,10 +122,13 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
     reason = str(item.get("reason") or "Unknown")
     number = item.get("restart")
     restart = f"restart {number}" if number else "a restart"
+    # A sidecar's restart (history items name any container but the webapp) says whose it is.
+    who = f"{item['container']} " if item.get("container") else ""
+    restart = who + restart
     rows: list[Row] = []
     if since is not None and reason == "LivenessProbe":
         rows.append(
-            Row(since, "failure", "liveness failing", "first failed answer", topic="liveness")
+            Row(since, "failure", f"{who}liveness failing", "first failed answer", topic="liveness")
         )
     what, detail, topic = {
         "LivenessProbe": (
@@ -148,6 +151,7 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
         "OOMKilled": ("OOM-killed", "it reached its memory limit", "oom"),
         "Exited": ("exited", "exit code 0, on its own", "exit"),
     }.get(reason, ("ended, cause unknown", str(item.get("detail") or ""), "unknown"))
+    what = who + what
     if ended is not None:
         rows.append(
             Row(

@@ -31,7 +31,8 @@ Usage:
   kubectl healthdemo COMMAND NAME [flags]
 
 Commands:
-  break NAME [--how HOW]  break its webapp, through the API server's Pod proxy
+  break NAME [--how HOW] [--container sidecar]
+                          break its webapp (or its sidecar), through the API server's Pod proxy
   heal NAME               heal it: liveness ok again (ends fail-next and hang), readiness on
   timeline NAME           its story: probe failures, kill, restart, ready again,
                           with the measured seconds next to the probe math's
@@ -50,6 +51,9 @@ Examples:
   # Two failures, fewer than failureThreshold 3: forgiven, no restart
   kubectl healthdemo break demo --how fail-next=2
 
+  # The sidecar lesson: the kubelet restarts the sidecar alone
+  kubectl healthdemo break sidecar --container sidecar
+
   # What happened, in another namespace and cluster
   kubectl healthdemo timeline demo -n team-a --context kind-kind
 
@@ -65,9 +69,11 @@ POST /api/v1/namespaces/NS/pods/POD:PORT/proxy/<switch>. Then says what the kube
 by the HealthDemo's probe math.
 
 Usage:
-  kubectl healthdemo break NAME [--how HOW] [flags]
+  kubectl healthdemo break NAME [--how HOW] [--container sidecar] [flags]
 
 {HOWS}
+--container sidecar breaks the HealthDemo's sidecar (spec.sidecar, port 5100) instead.
+
 {FLAGS}
 Needs: get healthdemos, get pods, create pods/proxy.
 """,
@@ -76,7 +82,7 @@ Heal a HealthDemo's webapp without a restart: POST /stop-failing (also ends fail
 hang) and POST /readyz/enable, through the API server's Pod proxy.
 
 Usage:
-  kubectl healthdemo heal NAME [flags]
+  kubectl healthdemo heal NAME [--container sidecar] [flags]
 
 {FLAGS}
 Needs: get healthdemos, get pods, create pods/proxy.

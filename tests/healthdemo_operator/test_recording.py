@@ -553,9 +553,10 @@ def test_an_event_reads_the_same_through_either_events_api() -> None:
     field selectors): other names, the same Event."""
     core = event(uid="ev-sandbox", reason="SandboxChanged", message="Pod sandbox changed",
                  count=2, last="2026-11-30T10:00:34Z", event_type="Normal")  # fmt: skip
+    del core["involvedObject"]["fieldPath"]  # about the Pod, not a container
     newer = {
         "metadata": core["metadata"],
-        "regarding": {k: v for k, v in core["involvedObject"].items() if k != "fieldPath"},
+        "regarding": core["involvedObject"],
         "reason": core["reason"],
         "note": core["message"],
         "type": "Normal",

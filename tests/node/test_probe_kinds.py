@@ -41,7 +41,13 @@ def test_start_failing_breaks_every_kind_of_liveness_probe(
     # What the operator recorded.
     assert restarted["lastRestartReason"] == "LivenessProbe"
     item = restarted["history"][0]
-    assert item["evidence"] == "Journal"
+    assert item["evidence"] == "Journal", (
+        item,
+        demo.container_status().get("lastState"),
+        deployed.kubectl(
+            "logs", "-n", namespace, demo.pod()["metadata"]["name"], "--previous"
+        ).stdout,
+    )
     # Measured next to the probe math: (failureThreshold - 1) x periodSeconds from the first
     # failed answer to the kill, give or take a period.
     assert item["expectedSeconds"] == restarted["expected"]["liveness"]["firstFailureToActSeconds"]

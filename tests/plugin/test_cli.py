@@ -200,3 +200,11 @@ def test_break_crash_says_what_the_restart_rules_and_policy_do() -> None:
 def test_readiness_off_without_a_readiness_probe() -> None:
     text = faults.expectation(faults.parse_how("readiness-off"), SPEC, {"liveness": {}})
     assert "no readiness probe" in text
+
+
+def test_break_and_heal_reach_the_sidecar_only_when_asked() -> None:
+    assert cli.parse(["break", "demo"]).container == "webapp"
+    assert cli.parse(["break", "demo", "--container", "sidecar"]).container == "sidecar"
+    assert cli.parse(["heal", "demo", "--container", "sidecar"]).container == "sidecar"
+    with pytest.raises(UsageError, match="invalid choice"):
+        cli.parse(["break", "demo", "--container", "db"])

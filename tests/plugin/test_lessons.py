@@ -117,3 +117,34 @@ def test_a_crash_loop_is_judged_restart_by_restart_against_the_nodes_schedule() 
     assert not all(c.passed for c in judge(step, BEFORE, late, SPEC))
     unknown = {**now, "expected": {"backOff": {**schedule, "fromNode": False}}}
     assert not all(c.passed for c in judge(step, BEFORE, unknown, SPEC))
+
+
+def test_a_sidecar_step_is_the_sidecars_restart_and_leaves_the_webapp_running() -> None:
+    kill, crash = BY_NAME["sidecar"].steps
+    assert (kill.container, crash.container) == ("sidecar", "sidecar")
+    spec = {**SPEC, "sidecar": {"livenessProbe": {"periodSeconds": 2, "failureThreshold": 2}}}
+    before = {**BEFORE, "containerRestarts": {"webapp": 1}}
+    now = {
+        **before,
+        "restarts": 1,
+        "containerRestarts": {"webapp": 1, "sidecar": 1},
+        "history": [{"reason": "LivenessProbe", "container": "sidecar", "measuredSeconds": 2.1,
+                     "expectedSeconds": 2, "recoverySeconds": 3}],
+    }  # fmt: skip
+    assert [(c.passed, c.text) for c in judge(kill, before, now, spec)] == [
+        (True, "restarts +1 (expected +1)"),
+        (True, "cause LivenessProbe (expected LivenessProbe)"),
+        (True, "container sidecar restarted (expected sidecar)"),
+        (True, "webapp restarts +0 (expected +0: it kept running)"),
+        (True, "killed 2.1 s after the first failure; the probe math says 2 s (within one "
+               "period of 2 s)"),
+        (True, "counts exact"),
+    ]  # fmt: skip
+    # The webapp's restart where the sidecar's was expected fails the verdict.
+    webapp = {**now, "containerRestarts": {"webapp": 2},
+              "history": [{**now["history"][0], "container": None}]}  # fmt: skip
+    failed = [c.text for c in judge(kill, before, webapp, spec) if not c.passed]
+    assert failed == [
+        "container webapp restarted (expected sidecar)",
+        "webapp restarts +1 (expected +0: it kept running)",
+    ]

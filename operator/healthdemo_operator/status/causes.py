@@ -25,7 +25,7 @@ from typing import Literal
 
 from healthdemo_operator.journal import ContainerEnd, Journal
 from healthdemo_operator.names import CONTAINER_NAME
-from healthdemo_operator.observations import EventView, PodView, Termination
+from healthdemo_operator.observations import ContainerView, EventView, PodView, Termination
 from healthdemo_operator.restart_rules import RestartRule, first_match
 from healthdemo_operator.status.ledger import PodEntry
 
@@ -53,9 +53,15 @@ class Verdict:
     detail: str | None = None
 
 
-def liveness_kills(pod_uid: str, events: Sequence[EventView]) -> int:
-    """How many times the kubelet said it killed this Pod's container for its liveness probe."""
-    return sum(e.count for e in events if e.pod_uid == pod_uid and e.is_liveness_kill)
+def liveness_kills(
+    pod_uid: str, events: Sequence[EventView], container: str = CONTAINER_NAME
+) -> int:
+    """How many times the kubelet said it killed this container for its liveness probe."""
+    return sum(
+        e.count
+        for e in events
+        if e.pod_uid == pod_uid and e.about(container) and e.is_liveness_kill
+    )
 
 
 def events_complete(entry: PodEntry) -> bool:
@@ -105,32 +111,34 @@ def from_journal(
 
 def judge(
     pod: PodView,
+    view: ContainerView,
     entry: PodEntry,
     index: int,
     events: Sequence[EventView],
 ) -> Verdict:
-    """The cause of restart number `index + 1` of `pod` (container `index` ended).
+    """The cause of restart number `index + 1` of container `view` of `pod` (its instance
+    `index` ended).
 
     May pair a Killing Event with it (the container's `kills`): call in restart order.
     """
-    container = entry.container(CONTAINER_NAME)
-    newest = index == pod.restart_count - 1
-    runtime = pod.last_termination if newest else None
-    journal: Journal | None = pod.journal
+    container = entry.container(view.name)
+    newest = index == view.restart_count - 1
+    runtime = view.last_termination if newest else None
+    journal: Journal | None = view.journal
     if journal is not None:
         end = journal.ends.get(index)
         if end is not None:
             return from_journal(
-                end, runtime, startup=pod.startup_threshold is not None, rules=pod.restart_rules
+                end, runtime, startup=view.startup_threshold is not None, rules=view.restart_rules
             )
         if runtime is not None:
-            return from_runtime(runtime, pod.restart_rules)
+            return from_runtime(runtime, view.restart_rules)
         if index < journal.oldest:
             return Verdict(
                 "Unknown", "None", "more restarts than the webapp's journal keeps happened unseen"
             )
         return Verdict("Unknown", "None", "the webapp's journal does not tell this restart")
-    if liveness_kills(pod.uid, events) > container.kills:
+    if liveness_kills(pod.uid, events, view.name) > container.kills:
         container.kills += 1
         return Verdict("LivenessProbe", "KillingEvent")
     if runtime is not None and runtime.reason == "OOMKilled":
@@ -143,7 +151,7 @@ def judge(
             "Pod (at most about 25): a liveness kill would not show",
         )
     if runtime is not None:
-        return from_runtime(runtime, pod.restart_rules)
+        return from_runtime(runtime, view.restart_rules)
     return Verdict(
         "Unknown", "None", "not a liveness kill; the kubelet keeps only the newest restart's end"
     )

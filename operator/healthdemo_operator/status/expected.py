@@ -54,4 +54,7 @@ def probe_math(spec: Mapping[str, Any]) -> dict[str, Any]:
             "fitsBudget": int(spec["startupDelaySeconds"]) < patience,
             "judgedBy": "livenessProbe",
         }
+    sidecar = spec.get("sidecar")
+    if sidecar is not None:  # keyed by its container's name, as history items name it
+        result["sidecar"] = {"liveness": _acts(sidecar["livenessProbe"])}
     return result

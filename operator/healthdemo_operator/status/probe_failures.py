@@ -67,8 +67,8 @@ def count_events(
         if event.type == "Normal":
             pod.normal_events += delta
         probe = event.probe_failed
-        if probe is None:
-            continue
+        if probe is None or not event.about(CONTAINER_NAME):
+            continue  # a sidecar's failures show as its restarts: the probes here are the webapp's
         pod.container(CONTAINER_NAME).tally(probe).events += delta
         if probe == LIVENESS:
             status.last_probe_failure_time = format_time(last)

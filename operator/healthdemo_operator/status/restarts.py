@@ -11,7 +11,7 @@ from typing import Any
 from healthdemo_operator.journal import ContainerEnd
 from healthdemo_operator.kubelet import backoff
 from healthdemo_operator.names import CONTAINER_NAME
-from healthdemo_operator.observations import EventView, PodView, Termination
+from healthdemo_operator.observations import ContainerView, EventView, PodView, Termination
 from healthdemo_operator.status import causes
 from healthdemo_operator.status.causes import Reason, Verdict
 from healthdemo_operator.status.ledger import ContainerEntry, Ledger
@@ -39,43 +39,58 @@ def count_restarts(
     now: datetime,
     backoffs: Mapping[str, backoff.Policy] | None = None,
 ) -> list[Notice]:
-    """One history item per restart, in order; the cause from the best evidence left."""
+    """One history item per restart of each container, in order; the cause from the best
+    evidence left."""
     notices = []
     for pod in sorted(pods, key=lambda pod: (pod.created or now, pod.uid)):
         entry = ledger.pods[pod.uid]
-        container = entry.container(CONTAINER_NAME)
-        if pod.restart_count <= container.restarts:
-            continue
-        new = range(container.restarts, pod.restart_count)
-        container.restarts, entry.seen = pod.restart_count, format_time(now)
-        items = [
-            item_for(
-                pod, i, causes.judge(pod, entry, i, events), threshold=threshold, expected=expected
-            )
-            for i in new
-        ]
-        policy = (backoffs or {}).get(pod.node_name or "", backoff.DEFAULT)
-        measure_back_off(pod, items[-1], container, policy, jumped=len(items) > 1)
-        status.restarts += len(items)
-        for item in items:
-            status.restart_reasons[item.reason] = status.restart_reasons.get(item.reason, 0) + 1
-            status.history.insert(0, item)
-        del status.history[HISTORY_LIMIT:]
-        close_episode(ledger, items[-1])
-        status.last_restart_time = items[-1].time or format_time(now)
-        status.last_restart_reason = items[-1].reason
-        notices.append(_restart_notice(status.restarts, items))
+        for view in pod.containers():
+            container = entry.container(view.name)
+            if view.restart_count <= container.restarts:
+                continue
+            new = range(container.restarts, view.restart_count)
+            container.restarts, entry.seen = view.restart_count, format_time(now)
+            items = [
+                item_for(
+                    pod,
+                    view,
+                    i,
+                    causes.judge(pod, view, entry, i, events),
+                    threshold=threshold if view.name == CONTAINER_NAME else view.liveness_threshold,
+                    expected=expected if view.name == CONTAINER_NAME else expected.get(view.name),
+                )
+                for i in new
+            ]
+            policy = (backoffs or {}).get(pod.node_name or "", backoff.DEFAULT)
+            measure_back_off(view, items[-1], container, policy, jumped=len(items) > 1)
+            status.restarts += len(items)
+            by_container = status.container_restarts
+            by_container[view.name] = by_container.get(view.name, 0) + len(items)
+            for item in items:
+                status.restart_reasons[item.reason] = status.restart_reasons.get(item.reason, 0) + 1
+                status.history.insert(0, item)
+            del status.history[HISTORY_LIMIT:]
+            if view.name == CONTAINER_NAME:
+                close_episode(ledger, items[-1])  # the episode is the webapp's liveness probe
+            status.last_restart_time = items[-1].time or format_time(now)
+            status.last_restart_reason = items[-1].reason
+            notices.append(_restart_notice(status.restarts, items))
     return notices
 
 
 def measure_back_off(
-    pod: PodView, item: Restart, container: ContainerEntry, policy: backoff.Policy, *, jumped: bool
+    view: ContainerView,
+    item: Restart,
+    container: ContainerEntry,
+    policy: backoff.Policy,
+    *,
+    jumped: bool,
 ) -> None:
     """The newest restart's CrashLoopBackOff: the previous container's end (lastState) to the
     new one's start, next to the node's schedule. After a jump of several restarts the schedule
     is not known (the skipped ones' lives are gone) until a restart starts it over."""
-    runtime = pod.last_termination
-    started = pod.running_since or (pod.ended.started_at if pod.ended else None)
+    runtime = view.last_termination
+    started = view.running_since or (view.ended.started_at if view.ended else None)
     if runtime is None or runtime.finished_at is None:
         container.backoff = None
         return
@@ -87,7 +102,7 @@ def measure_back_off(
     wait, container.backoff = backoff.expected_wait(
         policy,
         None if jumped else container.backoff,
-        first=pod.restart_count == 1,
+        first=view.restart_count == 1,
         lived=lived,
     )
     item.expected_back_off_seconds = wait
@@ -95,17 +110,18 @@ def measure_back_off(
 
 def item_for(
     pod: PodView,
+    view: ContainerView,
     index: int,
     verdict: Verdict,
     *,
-    threshold: int,
+    threshold: int | None,
     expected: Mapping[str, Any] | None = None,
 ) -> Restart:
-    """The history item of restart `index + 1` of `pod`; with `expected` (status.expected), the
-    measured seconds of a probe kill next to the probe math's."""
-    newest = index == pod.restart_count - 1
-    runtime = pod.last_termination if newest else None
-    end = pod.journal.ends.get(index) if pod.journal is not None else None
+    """The history item of restart `index + 1` of container `view` of `pod`; with `expected`
+    (the container's probe math), the measured seconds of a probe kill next to the math's."""
+    newest = index == view.restart_count - 1
+    runtime = view.last_termination if newest else None
+    end = view.journal.ends.get(index) if view.journal is not None else None
     when = (runtime.finished_at if runtime else None) or (end.at if end else None)
     item = Restart(
         restart=index + 1,
@@ -115,12 +131,13 @@ def item_for(
         time=format_time(when),
         exit_code=runtime.exit_code if runtime else (end.exit_code if end else None),
         # The kubelet kills after exactly failureThreshold failures in a row.
-        probe_failures={"LivenessProbe": threshold, "StartupProbe": pod.startup_threshold}.get(
+        probe_failures={"LivenessProbe": threshold, "StartupProbe": view.startup_threshold}.get(
             verdict.reason
         )
         or 0,
         container_id=runtime.container_id if runtime else None,
         detail=verdict.detail,
+        container=view.name,
     )
     if end is not None and end.failing_since is not None and verdict.reason == "LivenessProbe":
         item.failing_since = format_time(end.failing_since)
@@ -158,6 +175,7 @@ def _timing(
 
 def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
     newest = items[-1]
+    who = "Container" if newest.container == CONTAINER_NAME else f"Sidecar {newest.container}"
     if len(items) > 1:
         counts: dict[str, int] = {}
         for item in items:
@@ -166,8 +184,7 @@ def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
         return Notice(
             "Warning",
             "Restarted",
-            f"Container restarted {len(items)} times since last seen ({told}); "
-            f"restarts now {total}",
+            f"{who} restarted {len(items)} times since last seen ({told}); restarts now {total}",
         )
     reason = newest.reason
     detail = {
@@ -185,7 +202,7 @@ def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
     return Notice(
         "Normal" if reason in ("LivenessProbe", "StartupProbe") else "Warning",
         "Restarted",
-        f"Container restarted ({reason}): {detail}; restarts now {total}",
+        f"{who} restarted ({reason}): {detail}; restarts now {total}",
     )
 
 
@@ -218,15 +235,18 @@ def revise_latest(
     if newest.reason not in ("RestartRule", "Crash", "Exited", "Unknown"):
         return
     for pod in pods:
-        termination = pod.last_termination
+        view = next((v for v in pod.containers() if v.name == newest.container), None)
+        termination = view.last_termination if view else None
         if termination is None or termination.container_id != newest.container_id:
             continue
-        container = ledger.pods[pod.uid].container(CONTAINER_NAME)
-        if causes.liveness_kills(pod.uid, events) <= container.kills:
+        container = ledger.pods[pod.uid].container(newest.container)
+        if causes.liveness_kills(pod.uid, events, newest.container) <= container.kills:
             return
         finished = termination.finished_at or now
         kill_times = [
-            e.last for e in events if e.pod_uid == pod.uid and e.is_liveness_kill and e.last
+            e.last
+            for e in events
+            if e.pod_uid == pod.uid and e.about(newest.container) and e.is_liveness_kill and e.last
         ]
         if not kill_times or max(kill_times) > finished + SLACK:
             return  # that kill is of the new container, which has not restarted yet
@@ -236,10 +256,13 @@ def revise_latest(
         if not reasons[newest.reason]:
             del reasons[newest.reason]
         newest.reason, newest.evidence = "LivenessProbe", "KillingEvent"
-        newest.probe_failures = threshold
+        newest.probe_failures = (
+            threshold if view is None or not view.sidecar else (view.liveness_threshold or 0)
+        )
         newest.detail = None
         reasons["LivenessProbe"] = reasons.get("LivenessProbe", 0) + 1
-        close_episode(ledger, newest)
+        if newest.container == CONTAINER_NAME:
+            close_episode(ledger, newest)
         status.last_restart_reason = newest.reason
 
 
@@ -254,12 +277,17 @@ def fill_recovery(status: Status, pod: PodView | None) -> None:
     newest = status.history[0]
     if newest.recovery_seconds is not None or newest.pod_name != pod.name:
         return
-    if newest.restart and newest.restart != pod.restart_count:
+    view = next((v for v in pod.containers() if v.name == newest.container), None)
+    if view is None:
+        return
+    if newest.restart and newest.restart != view.restart_count:
         return  # a restart of an earlier Pod of the same name (0: an item that did not say)
+    if view.sidecar and not view.ready:
+        return
     ended = parse_time(newest.time)
-    ready = pod.ready_since
+    ready = pod.ready_since if not view.sidecar else view.running_since
     if ended is not None and (ready is None or ready < ended - SLACK):
-        ready = pod.running_since  # Ready never flipped: the new container's start
+        ready = view.running_since  # Ready never flipped: the new container's start
     began = parse_time(newest.failing_since) or ended
     if ready is not None and began is not None and ready >= began - SLACK:
         newest.recovery_seconds = max(0.0, _seconds(ready - began))

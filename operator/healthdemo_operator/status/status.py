@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView
 from healthdemo_operator.status.ledger import Ledger
 
@@ -52,6 +53,7 @@ class Restart:
     # node's schedule for it (None where the schedule cannot be known).
     back_off_seconds: float | None = None
     expected_back_off_seconds: float | None = None
+    container: str = CONTAINER_NAME  # which container restarted (items before sidecars: webapp)
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> Restart:
@@ -71,6 +73,7 @@ class Restart:
             expected_seconds=raw.get("expectedSeconds"),
             back_off_seconds=raw.get("backOffSeconds"),
             expected_back_off_seconds=raw.get("expectedBackOffSeconds"),
+            container=str(raw.get("container") or CONTAINER_NAME),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -92,6 +95,7 @@ class Restart:
             "expectedSeconds": self.expected_seconds,
             "backOffSeconds": self.back_off_seconds,
             "expectedBackOffSeconds": self.expected_back_off_seconds,
+            "container": None if self.container == CONTAINER_NAME else self.container,
         }
         raw.update({key: value for key, value in optional.items() if value is not None})
         return raw
@@ -191,6 +195,8 @@ class Status:
     failures: dict[str, int] = field(default_factory=dict)  # by probe type (PROBE_FIELDS)
     restarts: int = 0
     restart_reasons: dict[str, int] = field(default_factory=dict)
+    # Restarts by container: they add up to `restarts` (a status from before sidecars: webapp).
+    container_restarts: dict[str, int] = field(default_factory=dict)
     history: list[Restart] = field(default_factory=list)  # newest first
     last_probe_failure_time: str | None = None
     last_probe_failure_message: str | None = None
@@ -221,6 +227,7 @@ class Status:
             failures={kind: int(take(key) or 0) for kind, key in PROBE_FIELDS.items()},
             restarts=int(take("restarts") or 0),
             restart_reasons=dict(take("restartReasons") or {}),
+            container_restarts=dict(take("containerRestarts") or {}),
             history=[Restart.load(item) for item in take("history") or []],
             last_probe_failure_time=take("lastProbeFailureTime"),
             last_probe_failure_message=take("lastProbeFailureMessage"),
@@ -254,6 +261,8 @@ class Status:
             conditions=[Condition.load(c) for c in take("conditions") or []],
         )
         status.other = raw
+        if not status.container_restarts and status.restarts:
+            status.container_restarts = {CONTAINER_NAME: status.restarts}  # written before
         return status
 
     def condition(self, kind: str) -> Condition | None:
@@ -265,6 +274,7 @@ class Status:
         raw.update(
             restarts=self.restarts,
             restartReasons=self.restart_reasons,
+            containerRestarts=self.container_restarts,
             history=[item.dump() for item in self.history],
             readiness=self.service.dump(),
         )
