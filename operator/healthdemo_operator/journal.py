@@ -55,11 +55,14 @@ def _end(raw: Mapping[str, Any]) -> ContainerEnd:
 
 
 def parse(message: str | None) -> Journal | None:
-    """The journal in a termination message; None if the container wrote none (or garbage)."""
-    if not message or not message.startswith(PREFIX):
+    """The journal in a termination message; None if the container wrote none (or garbage).
+    The kubelet puts the runtime's own message first where it has one ("<runtime's>: <ours>"),
+    so the journal is looked for anywhere in it."""
+    start = message.find(PREFIX) if message else -1
+    if message is None or start < 0:
         return None
     try:
-        raw = json.loads(message.removeprefix(PREFIX))
+        raw = json.loads(message[start + len(PREFIX) :])
         ends = {end.container: end for end in map(_end, raw.get("exits") or [])}
         containers = int(raw["containers"])
     except (ValueError, KeyError, TypeError):

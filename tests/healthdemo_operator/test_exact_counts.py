@@ -182,6 +182,8 @@ def test_the_operator_reads_what_the_webapp_writes(tmp_path: Path) -> None:
     assert parsed.ends[0].failing_since == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     assert journal.parse("some other app's last words") is None
     assert journal.parse(journal.PREFIX + "{torn") is None
+    # Where the runtime has a message of its own, the kubelet puts it first.
+    assert journal.parse("runtime says: " + message) == parsed
 
 
 def test_restarts_while_away_each_keep_their_own_item(tmp_path: Path) -> None:
