@@ -3,6 +3,7 @@ schedule, from a crash loop's Pod statuses alone (pure)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -108,3 +109,27 @@ def test_go_durations() -> None:
     assert backoff.duration("1h2m3s") == 3723.0
     assert backoff.duration("2x") is None
     assert backoff.duration("") is None
+
+
+def test_a_crash_after_a_probe_kill_restarts_at_once() -> None:
+    """The kubelet restarts a container it killed for its liveness probe in the same sync, with
+    no back-off and nothing on its schedule: the first crash after that restarts at once too
+    (measured on the real node: a sidecar's crash after its liveness kill waited 0 s)."""
+    exits = [{"c": 0, "cause": "sigterm", "at": stamp(2)}]
+    killed = crashed(1, 2, 3)
+    killed["status"]["containerStatuses"][0]["lastState"]["terminated"].update(
+        exitCode=0, reason="Completed", message=journal(2, exits)
+    )
+    exits = [*exits, {"c": 1, "cause": "crash", "code": 1, "at": stamp(6)}]
+    crash = crashed(2, 6, 6)
+    crash["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"] = journal(
+        3, exits
+    )
+    history = loop([killed, crash, crashed(3, 8, 18)])
+    assert [h["reason"] for h in history] == ["LivenessProbe", "Crash", "Crash"]
+    assert [h["expectedBackOffSeconds"] for h in history] == [0.0, 0.0, 10.0]
+
+
+def journal(containers: int, exits: list[dict[str, Any]]) -> str:
+    body = {"containers": containers, "livenessFailures": 3, "exits": exits}
+    return "healthdemo-journal/v1 " + json.dumps(body)

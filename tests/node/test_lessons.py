@@ -25,6 +25,7 @@ def test_the_lesson_ends_with_a_passing_verdict(
     admin = deployed.plane.kubeconfig("admin")
     result = run_plugin("lesson", name, "-n", namespace, kubeconfig=admin, timeout=LESSON_SECONDS)
     told = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    print(result.stdout)  # the verdict, measured: pytest -rA shows it
     assert result.returncode == 0, told
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"lesson {name}: "), told

@@ -78,6 +78,10 @@ def count_restarts(
     return notices
 
 
+PROBE_KILLS = ("LivenessProbe", "StartupProbe")
+NO_BACKOFF_YET = 0.0  # ContainerEntry.backoff: the kubelet keeps no back-off for it yet
+
+
 def measure_back_off(
     view: ContainerView,
     item: Restart,
@@ -88,7 +92,12 @@ def measure_back_off(
 ) -> None:
     """The newest restart's CrashLoopBackOff: the previous container's end (lastState) to the
     new one's start, next to the node's schedule. After a jump of several restarts the schedule
-    is not known (the skipped ones' lives are gone) until a restart starts it over."""
+    is not known (the skipped ones' lives are gone) until a restart starts it over.
+
+    The kubelet restarts a container it killed for a probe in the same sync, with no back-off,
+    and moves its schedule then only from an older instance the runtime still keeps: after the
+    first restart nothing (the crash after it restarts at once), after a later one it cannot be
+    told from here (the schedule is not known)."""
     runtime = view.last_termination
     started = view.running_since or (view.ended.started_at if view.ended else None)
     if runtime is None or runtime.finished_at is None:
@@ -96,13 +105,18 @@ def measure_back_off(
         return
     if started is not None:
         item.back_off_seconds = max(0.0, _seconds(started - runtime.finished_at))
+    first = view.restart_count == 1
+    if item.reason in PROBE_KILLS and not jumped:
+        item.expected_back_off_seconds = 0.0 if first else None
+        container.backoff = NO_BACKOFF_YET if first else None
+        return
     lived = None
     if runtime.started_at is not None:
         lived = (runtime.finished_at - runtime.started_at).total_seconds()
     wait, container.backoff = backoff.expected_wait(
         policy,
         None if jumped else container.backoff,
-        first=view.restart_count == 1,
+        first=first or (container.backoff == NO_BACKOFF_YET and not jumped),
         lived=lived,
     )
     item.expected_back_off_seconds = wait
