@@ -352,6 +352,16 @@ class Controller:
         if step.action in (Action.KEEP, Action.WAIT):
             tracked.problem, tracked.squatted = None, False
             return False, GOING_RECHECK_SECONDS if step.action is Action.WAIT else None
+        if step.action is Action.RESIZE and step.pod is not None:
+            if await asyncio.to_thread(lifecycle.resize, self.kube, healthdemo, step.pod):
+                tracked.problem = None
+                await self._post(healthdemo, [Notice("Normal", "ResizingPod", step.message)])
+                return False, None
+            step = lifecycle.Plan(
+                Action.REPLACE,
+                step.pod,
+                f"the API server refused to resize Pod {step.pod.name} in place: it is replaced",
+            )
         if step.action is Action.REPLACE and step.pod is not None:
             if step.pod.node_name:  # its counts are final once it is deleted: read them first
                 await self.counters.refresh(step.pod.node_name)

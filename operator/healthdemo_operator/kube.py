@@ -137,6 +137,36 @@ class Kube:
             namespace=namespace,
         )
 
+    def resize_pod(
+        self, namespace: str, name: str, uid: str, containers: Mapping[str, Any]
+    ) -> None:
+        """New resources for exactly that Pod's containers, in place (the `resize`
+        subresource, GA since 1.35; `containers`: podspec.resize_patch); the UID precondition
+        never touches a newer Pod."""
+        patch = {"metadata": {"uid": uid}, "spec": dict(containers)}
+        self._call(
+            "PATCH",
+            "/api/v1/namespaces/{namespace}/pods/{name}/resize",
+            body=patch,
+            content_type="application/strategic-merge-patch+json",
+            namespace=namespace,
+            name=name,
+        )
+
+    def annotate_pod(
+        self, namespace: str, name: str, uid: str, annotations: Mapping[str, str]
+    ) -> None:
+        """Set annotations on exactly that Pod (a UID precondition)."""
+        patch = {"metadata": {"uid": uid, "annotations": dict(annotations)}}
+        self._call(
+            "PATCH",
+            "/api/v1/namespaces/{namespace}/pods/{name}",
+            body=patch,
+            content_type="application/strategic-merge-patch+json",
+            namespace=namespace,
+            name=name,
+        )
+
     def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """Delete exactly that Pod (a UID precondition: never a newer one with the same name)."""
         options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}

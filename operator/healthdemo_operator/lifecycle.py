@@ -1,8 +1,9 @@
 """Keep exactly one up-to-date Pod per HealthDemo: decide (pure), then act (one API step).
 
 `plan` looks only at what the watch already delivered, so a HealthDemo whose Pod is fine costs
-no request at all (an operator restart with 1,000 HealthDemos makes no 1,000 GETs); `create`
-and `replace` are the only calls that change a Pod, and they never touch one that is not ours.
+no request at all (an operator restart with 1,000 HealthDemos makes no 1,000 GETs); `create`,
+`replace` and `resize` are the only calls that change a Pod, and they never touch one that is not
+ours.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from healthdemo_operator import features, podspec
+from healthdemo_operator import features, names, podspec
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.kube import ApiException, Kube
 from healthdemo_operator.observations import PodView, current_pod, pod_view
@@ -23,6 +24,7 @@ class Action(enum.Enum):
     KEEP = "keep"  # the live Pod was built from the current generation
     CREATE = "create"  # no Pod of ours, live or terminating
     REPLACE = "replace"  # the live Pod was built from an older spec: delete it, then create
+    RESIZE = "resize"  # only its resources changed: resize it in place (pods/resize)
     WAIT = "wait"  # our old Pod is still terminating: create once it is gone
 
 
@@ -42,6 +44,15 @@ def plan(healthdemo: HealthDemo, pods: Sequence[PodView]) -> Plan:
     if live is not None:
         if live.generation is None or live.generation == generation:
             return Plan(Action.KEEP, live)
+        wanted = podspec.build_pod(healthdemo)
+        shape = wanted["metadata"]["annotations"][names.ANNOTATION_SHAPE]
+        if live.shape == shape and not live.deleting:
+            return Plan(
+                Action.RESIZE,
+                live,
+                f"only the resources changed (generation {live.generation} → {generation}): "
+                f"Pod {live.name} is resized in place",
+            )
         return Plan(
             Action.REPLACE,
             live,
@@ -107,6 +118,31 @@ def create(kube: Kube, healthdemo: HealthDemo, *, look_first: bool = False) -> R
             "rename that Pod, or rename the HealthDemo",
         )
     return Result(Outcome.EXISTS, f"Pod {name} exists")
+
+
+def resize(kube: Kube, healthdemo: HealthDemo, pod: PodView) -> bool:
+    """Give exactly that Pod the resources the spec asks for, in place (`pods/resize`; the
+    kubelet restarts a container whose resizePolicy says RestartContainer), then mark it as
+    built from this generation. False when the API server refuses the resize (a release
+    without in-place resize, or a change it does not allow): then the Pod is replaced."""
+    wanted = podspec.build_pod(healthdemo)
+    try:
+        kube.resize_pod(healthdemo.namespace, pod.name, pod.uid, podspec.resize_patch(wanted))
+    except ApiException as exc:
+        if exc.status not in (400, 404, 405, 409, 422):
+            raise
+        return False
+    kube.annotate_pod(
+        healthdemo.namespace,
+        pod.name,
+        pod.uid,
+        {
+            names.ANNOTATION_GENERATION: wanted["metadata"]["annotations"][
+                names.ANNOTATION_GENERATION
+            ]
+        },
+    )
+    return True
 
 
 def replace(kube: Kube, healthdemo: HealthDemo, pod: PodView) -> None:

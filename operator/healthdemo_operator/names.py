@@ -20,6 +20,9 @@ APP_NAME = "flask-webapp"
 # The CR generation a Pod was built from: a newer generation replaces the Pod.
 ANNOTATION_GENERATION = f"{GROUP}/generation"
 ANNOTATION_OWNER_NAME = f"{GROUP}/healthdemo"
+# A digest of the Pod we built, without its resources: the same shape under a new generation
+# means only resources changed, and the Pod is resized in place instead of replaced.
+ANNOTATION_SHAPE = f"{GROUP}/shape"
 
 CONTAINER_NAME = "webapp"
 SIDECAR_NAME = "sidecar"  # spec.sidecar: an init container that keeps running

@@ -90,6 +90,7 @@ class PodView:
     restart_rules: tuple[RestartRule, ...] = ()
     ended: Termination | None = None  # state.terminated: the container exited, not restarted
     sidecars: tuple[ContainerView, ...] = ()  # besides the webapp: restarted on their own
+    shape: str | None = None  # the spec's digest without resources (podspec.shape)
 
     @property
     def webapp(self) -> ContainerView:
@@ -195,6 +196,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         restart_rules=rules_of(spec_container.get("restartPolicyRules")),
         ended=_termination(terminated),
         sidecars=_sidecars(pod),
+        shape=(meta.get("annotations") or {}).get(names.ANNOTATION_SHAPE),
     )
 
 
@@ -280,6 +282,11 @@ class EventView:
         return self.container == container or (
             not self.container and container == names.CONTAINER_NAME
         )
+
+    @property
+    def is_resize_kill(self) -> bool:
+        """The kubelet's `Killing` Event for a resize ("Container X resize requires restart")."""
+        return self.reason == "Killing" and "resize requires restart" in self.message
 
     @property
     def is_liveness_kill(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -154,6 +156,17 @@ def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
             f"spec.port {spec['port']} is taken: the sidecar serves HTTP on {SIDECAR_PORT}, its "
             f"TCP checks on {SIDECAR_TCP_LIVENESS_PORT} and {SIDECAR_TCP_READINESS_PORT} and gRPC "
             f"health on {SIDECAR_GRPC_PORT}"
+        )
+    restarting = [
+        p["resourceName"]
+        for p in spec.get("resizePolicy") or []
+        if p.get("restartPolicy") == "RestartContainer"
+    ]
+    if restarting and spec.get("restartPolicy") == "Never":
+        problems.append(
+            f"spec.resizePolicy RestartContainer ({', '.join(restarting)}) needs a restartPolicy "
+            "other than Never: Kubernetes refuses a container restart for a resize in a Pod "
+            "that never restarts"
         )
     for name in PROBES:
         if name in spec:
@@ -346,12 +359,17 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
     for name in PROBES:
         if name in spec:
             container[name] = _probe(name, spec[name])
+    if spec.get("resizePolicy"):
+        container["resizePolicy"] = [
+            {"resourceName": p["resourceName"], "restartPolicy": p["restartPolicy"]}
+            for p in spec["resizePolicy"]
+        ]
     rules = spec.get("restartPolicyRules")
     if rules:
         # Kubernetes wants the container's own policy set wherever it has rules.
         container["restartPolicy"] = spec["restartPolicy"]
         container["restartPolicyRules"] = [_rule(rule) for rule in rules]
-    return {
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
@@ -400,4 +418,26 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
                 ),
             ],
         },
+    }
+    pod["metadata"]["annotations"][names.ANNOTATION_SHAPE] = shape(pod)
+    return pod
+
+
+def shape(pod: Mapping[str, Any]) -> str:
+    """A digest of the Pod's spec without its containers' resources (and the metadata the
+    operator keeps current): two Pods of the same shape differ at most in what a resize changes."""
+    spec = json.loads(json.dumps(pod["spec"]))
+    for key in ("initContainers", "containers"):
+        for container in spec.get(key) or []:
+            container.pop("resources", None)
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resize_patch(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The `pods/resize` patch that gives a Pod of the same shape `pod`'s resources."""
+    return {
+        key: [{"name": c["name"], "resources": c["resources"]} for c in pod["spec"][key]]
+        for key in ("initContainers", "containers")
+        if pod["spec"].get(key)
     }

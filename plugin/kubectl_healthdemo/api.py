@@ -91,9 +91,10 @@ class Api:
         *,
         timeout: float | tuple[float, float] = TIMEOUT,
         body: Any = None,
+        content_type: str = JSON,
     ) -> Any:
         """The raw response (urllib3's, not yet read); connection failures become Unreachable."""
-        headers = {"Accept": JSON, **({"Content-Type": JSON} if body is not None else {})}
+        headers = {"Accept": JSON, **({"Content-Type": content_type} if body is not None else {})}
         request = self._api.param_serialize(
             method,
             path,
@@ -166,8 +167,10 @@ class Api:
 
     # -- writes (the lesson command) ----------------------------------------------------------
 
-    def _write(self, method: str, path: str, need: Need, body: Any = None) -> Answer:
-        response = self._send(method, path, body=body)
+    def _write(
+        self, method: str, path: str, need: Need, body: Any = None, content_type: str = JSON
+    ) -> Answer:
+        response = self._send(method, path, body=body, content_type=content_type)
         response.read()
         answer = Answer(response.status, _parse(response.data))
         if answer.status in (401, 403):
@@ -189,6 +192,18 @@ class Api:
             raise self._refusal(answer, Need("create", PLURAL))
         created: dict[str, Any] = answer.body
         return created
+
+    def patch_healthdemo(self, name: str, patch: Mapping[str, Any]) -> None:
+        """A JSON merge patch of it (the resize lesson changes its resources)."""
+        answer = self._write(
+            "PATCH",
+            f"{self._healthdemos()}/{_quote(name)}",
+            Need("patch", PLURAL),
+            dict(patch),
+            content_type="application/merge-patch+json",
+        )
+        if not 200 <= answer.status < 300:
+            raise self._refusal(answer, Need("patch", PLURAL))
 
     def delete_healthdemo(self, name: str) -> None:
         """Delete it (its Pod goes with it, by garbage collection); gone already is fine."""

@@ -8,6 +8,7 @@ lines `watch` appends into a pipe), so the run reads as the story it teaches.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -82,7 +83,19 @@ class Run:
 
     def step(self, step: Step, found: Mapping[str, Any]) -> tuple[dict[str, Any], list[Check]]:
         before: Mapping[str, Any] = found.get("status") or {}
-        if step.how is None:
+        if step.resize is not None:
+            self._webapp_answers(step.container)
+            patch = {"spec": {"resources": {"limits": {"memory": step.resize}}}}
+            self.console.print(
+                f"-- kubectl patch healthdemo {self.name} --type merge -p '{_json(patch)}'"
+            )
+            self.api.patch_healthdemo(self.name, patch)
+            self.console.print(
+                "   only the resources changed: the operator resizes the Pod in place "
+                "(pods/resize); memory RestartContainer: the kubelet restarts the container",
+                soft_wrap=True,
+            )
+        elif step.how is None:
             self.console.print("-- nothing to break: the app does it itself; following")
         else:
             self._webapp_answers(step.container)
@@ -209,6 +222,10 @@ def _patience(step: Step, status: Mapping[str, Any]) -> float:
         return float(startup.get("appStartsInSeconds") or 0) + MARGIN_SECONDS
     liveness = expected.get("liveness") or {}
     return float(liveness.get("breakToActMaxSeconds") or 30) + MARGIN_SECONDS
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _not_started(status: Mapping[str, Any], met: bool) -> str:

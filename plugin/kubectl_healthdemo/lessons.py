@@ -28,6 +28,7 @@ class Step(NamedTuple):
     recovers: bool = True  # ready again after the restart (a slow starter never is)
     restarts: int = 1  # backoff: how many restarts to follow
     container: str = "webapp"  # whose fault: the webapp, or its sidecar (break --container)
+    resize: str | None = None  # instead of a fault: the webapp's new memory limit (a resize)
 
 
 class Lesson(NamedTuple):
@@ -70,6 +71,11 @@ LESSONS = (
            "exit 1 ends the Pod",
            (Step("crash=42", "restart", "RestartRule"), Step("crash=1", "ended")),
            needs="Kubernetes 1.35+ (ContainerRestartRules)"),
+    Lesson("resize", "examples/resize.yaml",
+           "in-place resize: a new memory limit for the running Pod, no new Pod; resizePolicy "
+           "RestartContainer makes the kubelet restart the container to apply it",
+           (Step(None, "restart", "Resize", resize="320Mi"),),
+           needs="Kubernetes 1.35+ (in-place Pod resize)"),
     Lesson("sidecar", "examples/sidecar.yaml",
            "a sidecar (an init container that keeps running) is restarted on its own: its "
            "liveness kill and its crash leave the webapp running",

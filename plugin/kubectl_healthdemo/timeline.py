@@ -147,6 +147,7 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
             str(item.get("detail") or f"exit code {item.get('exitCode')} matched a rule"),
             "restart-rule",
         ),
+        "Resize": ("restarted for a resize", "resizePolicy RestartContainer", "resize"),
         "Crash": ("crashed", f"exit code {item.get('exitCode')}", "crash"),
         "OOMKilled": ("OOM-killed", "it reached its memory limit", "oom"),
         "Exited": ("exited", "exit code 0, on its own", "exit"),

@@ -58,7 +58,7 @@ Examples:
   kubectl healthdemo timeline demo -n team-a --context kind-kind
 
 Permissions (RBAC): get, list, watch healthdemos; list, watch events; break and heal also
-get pods and create pods/proxy; lesson also create, delete healthdemos (the ClusterRole
+get pods and create pods/proxy; lesson also create, patch, delete healthdemos (the ClusterRole
 healthdemo-user has exactly these).
 """
 
@@ -119,7 +119,7 @@ Usage:
 
       --keep              leave the HealthDemo running afterwards
 {FLAGS}
-Needs: what break needs, and create, delete healthdemos.
+Needs: what break needs, and create, patch (the resize lesson), delete healthdemos.
 """,
     "lessons": """\
 List the lessons `kubectl healthdemo lesson NAME` runs: what each teaches, its HealthDemo in

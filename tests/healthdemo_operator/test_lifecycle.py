@@ -17,9 +17,9 @@ def demo() -> HealthDemo:
     return HealthDemo.of(healthdemo())
 
 
-def our_pod(generation: int = 3, **meta: Any) -> PodView:
+def our_pod(generation: int = 3, spec: dict[str, Any] | None = None, **meta: Any) -> PodView:
     """Our Pod as the watch delivers it, built from that generation of the HealthDemo."""
-    body = healthdemo()
+    body = healthdemo(spec)
     body["metadata"]["generation"] = generation
     pod = podspec.build_pod(HealthDemo.of(body))
     pod["metadata"].update({"uid": f"pod-{generation}", **meta})
@@ -42,11 +42,30 @@ def test_a_pod_without_the_generation_annotation_is_kept() -> None:
 
 
 def test_a_pod_from_an_older_spec_is_replaced_and_says_why() -> None:
-    step = plan(demo(), [our_pod(2)])
+    step = plan(demo(), [our_pod(2, {"livenessProbe": {"periodSeconds": 5}})])
     assert step.action is Action.REPLACE
     assert step.pod is not None and step.pod.uid == "pod-2"
     assert "generation 2 → 3" in step.message
     assert "probes are immutable" in step.message
+
+
+def test_a_pod_whose_resources_alone_changed_is_resized_in_place() -> None:
+    older = our_pod(2, {"resources": {"limits": {"memory": "128Mi"}}})
+    step = plan(demo(), [older])
+    assert step.action is Action.RESIZE
+    assert step.pod is not None and step.pod.uid == "pod-2"
+    assert "only the resources changed (generation 2 → 3)" in step.message
+    # A Pod an older operator built (no shape) is replaced, as before.
+    unshaped = dataclasses.replace(older, shape=None)
+    assert plan(demo(), [unshaped]).action is Action.REPLACE
+
+
+def test_the_resize_patch_carries_every_containers_resources() -> None:
+    pod = podspec.build_pod(HealthDemo.of(healthdemo({"sidecar": {}, "resources": {
+        "limits": {"memory": "320Mi"}}})))  # fmt: skip
+    patch = podspec.resize_patch(pod)
+    assert patch["containers"] == [{"name": "webapp", "resources": {"limits": {"memory": "320Mi"}}}]
+    assert [c["name"] for c in patch["initContainers"]] == ["sidecar"]
 
 
 def test_a_terminating_pod_is_waited_for() -> None:

@@ -312,3 +312,17 @@ def test_every_example_is_valid(example: Path) -> None:
     body = yaml.safe_load(example.read_text())
     assert podspec.validate(body["metadata"]["name"], podspec.effective(body["spec"])) == []
     assert example.read_text().startswith("# Lesson: ")  # says what to do and what to watch
+
+
+def test_resize_policy_and_the_pods_shape() -> None:
+    policy = [{"resourceName": "memory", "restartPolicy": "RestartContainer"}]
+    pod = build({"resizePolicy": policy})
+    assert container(pod)["resizePolicy"] == policy
+    shape = pod["metadata"]["annotations"]["demo.example.com/shape"]
+    bigger = build({"resizePolicy": policy, "resources": {"limits": {"memory": "320Mi"}}})
+    assert bigger["metadata"]["annotations"]["demo.example.com/shape"] == shape
+    other = build({"resizePolicy": policy, "livenessProbe": {"periodSeconds": 5}})
+    assert other["metadata"]["annotations"]["demo.example.com/shape"] != shape
+    never = podspec.effective({"resizePolicy": policy, "restartPolicy": "Never"})
+    (problem,) = podspec.validate("demo", never)
+    assert "spec.resizePolicy RestartContainer (memory) needs a restartPolicy other than" in problem

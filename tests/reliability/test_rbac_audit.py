@@ -121,6 +121,21 @@ def test_operator_uses_exactly_its_rbac(installed: ControlPlane, tmp_path: Path)
             return bool(annotations.get("demo.example.com/generation") == "2")
 
         eventually(replaced, what="the Pod replaced")
+        # ...and resize it in place when only its resources change.
+        current = read_pod(core, namespace, "demo-webapp")
+        assert current is not None
+        replaced_uid = current["metadata"]["uid"]
+        changed["spec"]["resources"] = {"limits": {"memory": "320Mi"}}
+        apply(installed, changed)
+
+        def resized() -> bool:
+            pod = read_pod(core, namespace, "demo-webapp") or {"metadata": {}}
+            generation = (pod["metadata"].get("annotations") or {}).get(
+                "demo.example.com/generation"
+            )
+            return generation == "3" and pod["metadata"]["uid"] == replaced_uid
+
+        eventually(resized, what="the Pod resized in place")
         # ...and find out whose a Pod holding our Pod's name is (a squatter: never touched).
         core.create_namespaced_pod(
             namespace,

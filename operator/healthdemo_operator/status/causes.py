@@ -21,27 +21,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 from healthdemo_operator.journal import ContainerEnd, Journal
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import ContainerView, EventView, PodView, Termination
 from healthdemo_operator.restart_rules import RestartRule, first_match
-from healthdemo_operator.status.ledger import PodEntry
+from healthdemo_operator.status.ledger import ContainerEntry, PodEntry
 
 Reason = Literal[
-    "LivenessProbe", "StartupProbe", "RestartRule", "Crash", "OOMKilled", "Exited", "Unknown"
+    "LivenessProbe",
+    "StartupProbe",
+    "RestartRule",
+    "Resize",
+    "Crash",
+    "OOMKilled",
+    "Exited",
+    "Unknown",
 ]
 Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
 REASONS: tuple[Reason, ...] = (
     "LivenessProbe",
     "StartupProbe",
     "RestartRule",
+    "Resize",
     "Crash",
     "OOMKilled",
     "Exited",
     "Unknown",
 )
+KILL_SLACK = timedelta(seconds=2)  # a kill's Event and the container's own account of its end
+RESIZED = "the kubelet restarted it to apply a resize (resizePolicy RestartContainer)"
 # The kubelet's Event spam filter: a burst of 25 per Pod and Event type, then 1 per 5 minutes.
 EVENT_BURST = 25
 
@@ -62,6 +73,32 @@ def liveness_kills(
         for e in events
         if e.pod_uid == pod_uid and e.about(container) and e.is_liveness_kill
     )
+
+
+def resize_kills(pod_uid: str, events: Sequence[EventView], container: str) -> list[EventView]:
+    """The kubelet's "resize requires restart" Killing Events about this container."""
+    return [e for e in events if e.pod_uid == pod_uid and e.about(container) and e.is_resize_kill]
+
+
+def pair_resize(
+    pod_uid: str,
+    events: Sequence[EventView],
+    entry: ContainerEntry,
+    container: str,
+    ended: datetime | None,
+) -> bool:
+    """Pair the next unpaired resize kill with a restart of the container that `ended` then
+    (None: not known); False if none is left, or none was posted when it ended."""
+    kills = resize_kills(pod_uid, events, container)
+    if sum(e.count for e in kills) <= entry.resizes:
+        return False
+    if ended is not None and not any(
+        (e.first or e.last or ended) - KILL_SLACK <= ended <= (e.last or ended) + KILL_SLACK
+        for e in kills
+    ):
+        return False
+    entry.resizes += 1
+    return True
 
 
 def events_complete(entry: PodEntry) -> bool:
@@ -127,6 +164,12 @@ def judge(
     journal: Journal | None = view.journal
     if journal is not None:
         end = journal.ends.get(index)
+        if (
+            end is not None
+            and end.cause == "sigterm"
+            and pair_resize(pod.uid, events, container, view.name, end.at)
+        ):
+            return Verdict("Resize", "KillingEvent", RESIZED)
         if end is not None:
             return from_journal(
                 end, runtime, startup=view.startup_threshold is not None, rules=view.restart_rules
@@ -138,6 +181,8 @@ def judge(
                 "Unknown", "None", "more restarts than the webapp's journal keeps happened unseen"
             )
         return Verdict("Unknown", "None", "the webapp's journal does not tell this restart")
+    if pair_resize(pod.uid, events, container, view.name, runtime.finished_at if runtime else None):
+        return Verdict("Resize", "KillingEvent", RESIZED)
     if liveness_kills(pod.uid, events, view.name) > container.kills:
         container.kills += 1
         return Verdict("LivenessProbe", "KillingEvent")

@@ -91,6 +91,7 @@ class ContainerEntry:
 
     restarts: int = 0  # the container's restartCount already counted
     kills: int = 0  # liveness Killing Events already paired with a restart (no journal)
+    resizes: int = 0  # "resize requires restart" Killing Events already paired with a restart
     probes: dict[str, Tally] = field(default_factory=dict)  # by the kubelet's probe_type
     # The kubelet's CrashLoopBackOff for its next restart, by the node's schedule (seconds;
     # None until a restart was seen whole: after a jump of several, it is not known).
@@ -104,6 +105,7 @@ class ContainerEntry:
         return cls(
             restarts=int(raw.get("restarts") or 0),
             kills=int(raw.get("kills") or 0),
+            resizes=int(raw.get("resizes") or 0),
             probes={kind: Tally.load(t) for kind, t in (raw.get("probes") or {}).items()},
             backoff=raw.get("backOff"),
         )
@@ -116,6 +118,8 @@ class ContainerEntry:
         }
         if self.backoff is not None:
             raw["backOff"] = self.backoff
+        if self.resizes:
+            raw["resizes"] = self.resizes
         return raw
 
 
@@ -165,6 +169,7 @@ class PodEntry:
             CONTAINER_NAME: ContainerEntry(
                 restarts=int(raw.get("restarts") or 0),
                 kills=int(raw.get("kills") or 0),
+                resizes=int(raw.get("resizes") or 0),
                 probes=probes,
             )
         }

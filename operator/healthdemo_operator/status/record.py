@@ -17,7 +17,7 @@ The passes run in this order, each taking what it reads as arguments and updatin
 `Status` and `Ledger` it is given:
 
     probe_failures.count_events → count_kubelet → count_failures   (every probe, every Pod)
-    restarts.count_restarts → revise_latest → fill_recovery          (history, causes, recovery)
+    restarts.count_restarts → revise_latest → revise_resize → fill_recovery (history, causes)
     departures.settle_departed → prune                               (Pods that went away)
     readiness.follow                                                 (spells out of service)
     probe_failures.forgive                                           (after the restarts)
@@ -97,6 +97,7 @@ def record(
         backoffs=backoffs,
     )  # fmt: skip
     restarts.revise_latest(pods, events, ledger, status, threshold=pace.threshold, now=now)
+    restarts.revise_resize(pods, events, ledger, status)
     pod = current_pod(pods)
     restarts.fill_recovery(status, pod)
     departures.settle_departed(pods, counters, ledger, now=now)

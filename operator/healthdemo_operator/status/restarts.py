@@ -208,13 +208,14 @@ def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
             "the startup probe's budget"
         ),
         "RestartRule": newest.detail or f"exit code {newest.exit_code} matched a restart rule",
+        "Resize": causes.RESIZED,
         "Crash": f"the container exited with code {newest.exit_code}",
         "Exited": "the container exited on its own with code 0",
         "OOMKilled": "the container ran out of memory",
         "Unknown": newest.detail or "the cause is not known",
     }[reason]
     return Notice(
-        "Normal" if reason in ("LivenessProbe", "StartupProbe") else "Warning",
+        "Normal" if reason in ("LivenessProbe", "StartupProbe", "Resize") else "Warning",
         "Restarted",
         f"{who} restarted ({reason}): {detail}; restarts now {total}",
     )
@@ -277,6 +278,39 @@ def revise_latest(
         reasons["LivenessProbe"] = reasons.get("LivenessProbe", 0) + 1
         if newest.container == CONTAINER_NAME:
             close_episode(ledger, newest)
+        status.last_restart_reason = newest.reason
+
+
+def revise_resize(
+    pods: Sequence[PodView], events: Sequence[EventView], ledger: Ledger, status: Status
+) -> None:
+    """The kubelet's "resize requires restart" Event may reach us after the Pod status: the
+    newest restart, told as a kill (the journal's SIGTERM) or an exit, was the resize's."""
+    if not status.history:
+        return
+    newest = status.history[0]
+    if newest.reason not in ("LivenessProbe", "Exited", "Unknown") or newest.evidence == (
+        "KillingEvent"
+    ):
+        return
+    for pod in pods:
+        view = next((v for v in pod.containers() if v.name == newest.container), None)
+        termination = view.last_termination if view else None
+        if termination is None or termination.container_id != newest.container_id:
+            continue
+        container = ledger.pods[pod.uid].container(newest.container)
+        if not causes.pair_resize(
+            pod.uid, events, container, newest.container, termination.finished_at
+        ):
+            return
+        reasons = status.restart_reasons
+        reasons[newest.reason] -= 1
+        if not reasons[newest.reason]:
+            del reasons[newest.reason]
+        newest.reason, newest.evidence, newest.detail = "Resize", "KillingEvent", causes.RESIZED
+        newest.probe_failures, newest.failing_since = 0, None
+        newest.measured_seconds = newest.expected_seconds = None
+        reasons["Resize"] = reasons.get("Resize", 0) + 1
         status.last_restart_reason = newest.reason
 
 
