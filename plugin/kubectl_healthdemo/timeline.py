@@ -53,6 +53,7 @@ OPERATOR_WORDS: dict[str, tuple[Kind, str, str]] = {
     "LivenessProbeFailing": ("failure", "phase Failing", ""),
     "LivenessFailuresForgiven": ("forgiven", "failures forgiven", "liveness"),
     "ReplacingPod": ("info", "Pod replaced", ""),
+    "ResizingPod": ("info", "Pod resized in place", ""),
     "CrashLoopBackOff": ("backoff", "crash loop back-off", ""),
 }
 

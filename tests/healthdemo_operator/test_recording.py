@@ -628,3 +628,12 @@ def test_the_recovery_histogram_keeps_every_restart_the_history_lets_go() -> Non
         "buckets": buckets(b1=1, b2_5=2, b5=5, b10=10, b20=12, b30=12, b60=12, b120=12, b300=12,
                            b600=12),
     }  # fmt: skip
+
+
+def test_a_ready_condition_that_never_flipped_is_not_a_recovery() -> None:
+    """Ready since a second before the kill (whole-second timestamps) and never False since:
+    the recovery is the new container's start, not that older transition."""
+    result = run(pods=[restarted_pod(ready_since="2026-11-30T10:00:34Z")])
+    (item,) = result.status["history"]
+    assert item["time"] == "2026-11-30T10:00:35Z"
+    assert item["recoverySeconds"] == 1.0  # ended 10:00:35, the new container ran at 10:00:36

@@ -334,7 +334,7 @@ def fill_recovery(status: Status, pod: PodView | None) -> None:
         return
     ended = parse_time(newest.time)
     ready = pod.ready_since if not view.sidecar else view.running_since
-    if ended is not None and (ready is None or ready < ended - SLACK):
+    if ended is not None and (ready is None or ready < ended):
         ready = view.running_since  # Ready never flipped: the new container's start
     began = parse_time(newest.failing_since) or ended
     if ready is not None and began is not None and ready >= began - SLACK:
