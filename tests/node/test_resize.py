@@ -68,8 +68,10 @@ def test_a_memory_resize_restarts_the_container_and_a_cpu_resize_does_not(
         lambda: applied(demo).get("requests", {}).get("cpu") == "20m",
         what="the kubelet applied cpu 20m",
     )
-    annotations = demo.pod()["metadata"]["annotations"]
-    assert annotations["demo.example.com/generation"] == "3"
+    eventually(
+        lambda: demo.pod()["metadata"]["annotations"]["demo.example.com/generation"] == "3",
+        what="the Pod marked as built from generation 3",
+    )
     assert demo.pod()["metadata"]["uid"] == uid
     assert demo.container_status()["restartCount"] == 1  # NotRequired: no restart
     assert demo.status()["restarts"] == 1
