@@ -38,6 +38,7 @@ class Lesson(NamedTuple):
     steps: tuple[Step, ...]
     needs: str = "any supported release"
     ready_first: bool = True  # wait until ready before the first step
+    since: str = ""  # the Kubernetes minor release its feature came with ("1.35"), if recent
 
 
 LESSONS = (
@@ -65,23 +66,24 @@ LESSONS = (
     Lesson("crash-loop", "examples/crash-loop.yaml",
            "CrashLoopBackOff is a wait, not a state: each restart waits longer, up to the "
            "node's cap",
-           (Step(None, "backoff", "Crash", restarts=4),), ready_first=False),
+           (Step(None, "backoff", "Crash", restarts=4),), ready_first=False,
+           since="1.35"),
     Lesson("restart-rules", "examples/restart-rules.yaml",
            "container restart rules: exit 42 restarts in place under restartPolicy Never, "
            "exit 1 ends the Pod",
            (Step("crash=42", "restart", "RestartRule"), Step("crash=1", "ended")),
-           needs="Kubernetes 1.35+ (ContainerRestartRules)"),
+           needs="Kubernetes 1.35+ (ContainerRestartRules)", since="1.35"),
     Lesson("resize", "examples/resize.yaml",
            "in-place resize: a new memory limit for the running Pod, no new Pod; resizePolicy "
            "RestartContainer makes the kubelet restart the container to apply it",
            (Step(None, "restart", "Resize", resize="320Mi"),),
-           needs="Kubernetes 1.35+ (in-place Pod resize)"),
+           needs="Kubernetes 1.35+ (in-place Pod resize)", since="1.35"),
     Lesson("sidecar", "examples/sidecar.yaml",
            "a sidecar (an init container that keeps running) is restarted on its own: its "
            "liveness kill and its crash leave the webapp running",
            (Step("start-failing", "restart", "LivenessProbe", container="sidecar"),
             Step("crash", "restart", "Crash", container="sidecar")),
-           needs="Kubernetes 1.33+ (sidecar containers)"),
+           needs="Kubernetes 1.33+ (sidecar containers)", since="1.33"),
 )  # fmt: skip
 BY_NAME = {lesson.name: lesson for lesson in LESSONS}
 

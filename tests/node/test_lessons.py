@@ -6,6 +6,7 @@ expected seconds, counts exact), deleting what it made. The real kubelet and ker
 from __future__ import annotations
 
 import pytest
+from healthdemo_sandbox import releases
 from kubectl_healthdemo import lessons
 
 from ..conftest import eventually
@@ -18,7 +19,25 @@ pytestmark = pytest.mark.node
 LESSON_SECONDS = 420
 
 
-@pytest.mark.parametrize("name", [lesson.name for lesson in lessons.LESSONS])
+def _minor(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def lessons_here() -> list[str]:
+    """Every lesson on the newest release; on an older one, those whose feature came with that
+    release or later (where the release makes a difference). The others are the probes'
+    mechanics, which the kind-by-kind node tests prove on every release."""
+    release = releases.selected()
+    if release is releases.NEWEST:
+        return [lesson.name for lesson in lessons.LESSONS]
+    return [
+        lesson.name
+        for lesson in lessons.LESSONS
+        if lesson.since and _minor(lesson.since) >= _minor(release.minor)
+    ]
+
+
+@pytest.mark.parametrize("name", lessons_here())
 def test_the_lesson_ends_with_a_passing_verdict(
     deployed: Cluster, namespace: str, name: str
 ) -> None:
