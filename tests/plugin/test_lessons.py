@@ -119,6 +119,23 @@ def test_a_crash_loop_is_judged_restart_by_restart_against_the_nodes_schedule() 
     assert not all(c.passed for c in judge(step, BEFORE, unknown, SPEC))
 
 
+def test_a_back_off_may_end_up_to_half_its_length_late() -> None:
+    """The kubelet retries a Pod in back-off at a jittered time, up to 1.5 times the wait
+    (measured on make sandbox with the default schedule: 15, 26, 44 s for 10, 20, 40 s)."""
+    (step,) = BY_NAME["crash-loop"].steps
+    schedule = {"initialSeconds": 10.0, "maxSeconds": 300.0, "fromNode": True, "source": "n1"}
+    waits = ((4, 44.0, 40.0), (3, 26.0, 20.0), (2, 15.0, 10.0), (1, 1.0, 0.0))
+    history = [{"restart": n, "reason": "Crash", "backOffSeconds": wait,
+                "expectedBackOffSeconds": expected} for n, wait, expected in waits]  # fmt: skip
+    now = {**BEFORE, "restarts": 4, "history": history, "expected": {"backOff": schedule}}
+    said = [(c.passed, c.text) for c in judge(step, BEFORE, now, SPEC)]
+    assert (True, "restart 2 (Crash): waited 15 s, the schedule says 10 s (the kubelet retries "
+                  "within 15 s)") in said  # fmt: skip
+    assert all(passed for passed, _ in said)
+    too_late = {**now, "history": [{**history[0], "backOffSeconds": 63.0}, *history[1:]]}
+    assert not all(c.passed for c in judge(step, BEFORE, too_late, SPEC))
+
+
 def test_a_sidecar_step_is_the_sidecars_restart_and_leaves_the_webapp_running() -> None:
     kill, crash = BY_NAME["sidecar"].steps
     assert (kill.container, crash.container) == ("sidecar", "sidecar")
