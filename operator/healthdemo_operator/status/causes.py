@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from healthdemo_operator.journal import ContainerEnd, Journal
 from healthdemo_operator.names import CONTAINER_NAME
@@ -41,16 +41,7 @@ Reason = Literal[
     "Unknown",
 ]
 Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
-REASONS: tuple[Reason, ...] = (
-    "LivenessProbe",
-    "StartupProbe",
-    "RestartRule",
-    "Resize",
-    "Crash",
-    "OOMKilled",
-    "Exited",
-    "Unknown",
-)
+REASONS: tuple[Reason, ...] = get_args(Reason)
 KILL_SLACK = timedelta(seconds=2)  # a kill's Event and the container's own account of its end
 RESIZED = "the kubelet restarted it to apply a resize (resizePolicy RestartContainer)"
 # The kubelet's Event spam filter: a burst of 25 per Pod and Event type, then 1 per 5 minutes.

@@ -266,19 +266,24 @@ def revise_latest(
         if not kill_times or max(kill_times) > finished + SLACK:
             return  # that kill is of the new container, which has not restarted yet
         container.kills += 1
-        reasons = status.restart_reasons
-        reasons[newest.reason] -= 1
-        if not reasons[newest.reason]:
-            del reasons[newest.reason]
-        newest.reason, newest.evidence = "LivenessProbe", "KillingEvent"
+        _reattribute(status, newest, "LivenessProbe", None)
         newest.probe_failures = (
             threshold if view is None or not view.sidecar else (view.liveness_threshold or 0)
         )
-        newest.detail = None
-        reasons["LivenessProbe"] = reasons.get("LivenessProbe", 0) + 1
         if newest.container == CONTAINER_NAME:
             close_episode(ledger, newest)
-        status.last_restart_reason = newest.reason
+
+
+def _reattribute(status: Status, item: Restart, reason: Reason, detail: str | None) -> None:
+    """The newest restart was another cause than first told, by a kubelet Killing Event that
+    came late: move its count in restartReasons with it."""
+    reasons = status.restart_reasons
+    reasons[item.reason] -= 1
+    if not reasons[item.reason]:
+        del reasons[item.reason]
+    item.reason, item.evidence, item.detail = reason, "KillingEvent", detail
+    reasons[reason] = reasons.get(reason, 0) + 1
+    status.last_restart_reason = reason
 
 
 def revise_resize(
@@ -303,15 +308,9 @@ def revise_resize(
             pod.uid, events, container, newest.container, termination.finished_at
         ):
             return
-        reasons = status.restart_reasons
-        reasons[newest.reason] -= 1
-        if not reasons[newest.reason]:
-            del reasons[newest.reason]
-        newest.reason, newest.evidence, newest.detail = "Resize", "KillingEvent", causes.RESIZED
+        _reattribute(status, newest, "Resize", causes.RESIZED)
         newest.probe_failures, newest.failing_since = 0, None
         newest.measured_seconds = newest.expected_seconds = None
-        reasons["Resize"] = reasons.get("Resize", 0) + 1
-        status.last_restart_reason = newest.reason
 
 
 def fill_recovery(status: Status, pod: PodView | None) -> None:
