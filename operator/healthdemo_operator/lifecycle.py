@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from healthdemo_operator import features, names, podspec
 from healthdemo_operator.healthdemo import HealthDemo
@@ -86,6 +87,23 @@ def _namespace_terminating(exc: ApiException) -> bool:
     return any(c.get("reason") == "NamespaceTerminating" for c in details.get("causes") or [])
 
 
+def _lacking(kube: Kube, pod: Mapping[str, Any]) -> str | None:
+    """What of the Pod the API server would drop or refuse for lack of a feature (a dry run)."""
+    try:
+        return features.dropped(pod, kube.create_pod(pod, dry_run=True))
+    except ApiException as exc:
+        if exc.status != 422:
+            raise
+        try:
+            message = str(json.loads(exc.body or "{}").get("message") or "")
+        except ValueError:
+            message = str(exc.body or "")
+        lacking = features.refused(message)
+        if lacking is None:
+            raise
+        return lacking
+
+
 def create(kube: Kube, healthdemo: HealthDemo, *, look_first: bool = False) -> Result:
     """Create the Pod; on a name conflict, find out whose Pod holds the name.
 
@@ -98,7 +116,7 @@ def create(kube: Kube, healthdemo: HealthDemo, *, look_first: bool = False) -> R
         pod = podspec.build_pod(healthdemo)
         try:
             if features.asked(pod):  # only these need the server's word first
-                lacking = features.dropped(pod, kube.create_pod(pod, dry_run=True))
+                lacking = _lacking(kube, pod)
                 if lacking is not None:
                     return Result(Outcome.UNSUPPORTED, lacking)
             kube.create_pod(pod)

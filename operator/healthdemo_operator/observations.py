@@ -28,6 +28,10 @@ PROBE_FAILED = {
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 )
+# RestartAllContainers in the Pod status: the kubelet's condition while it restarts every
+# container, and the lastState.terminated reason it gives each instance it removed for it.
+ALL_RESTARTING = "AllContainersRestarting"
+RESTARTING_ALL = "RestartingAllContainers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,12 @@ class Termination:
     started_at: datetime | None
     finished_at: datetime | None
     container_id: str | None
+
+    @property
+    def restarted_all(self) -> bool:
+        """The kubelet removed this instance to restart every container of the Pod in place
+        (a RestartAllContainers rule): the instance's own exit code and times are gone."""
+        return self.reason == RESTARTING_ALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,9 @@ class PodView:
     ended: Termination | None = None  # state.terminated: the container exited, not restarted
     sidecars: tuple[ContainerView, ...] = ()  # besides the webapp: restarted on their own
     shape: str | None = None  # the spec's digest without resources (podspec.shape)
+    # The AllContainersRestarting condition's lastTransitionTime: when the kubelet last began
+    # or finished restarting every container (a RestartAllContainers rule); None without one.
+    all_restarted_at: datetime | None = None
 
     @property
     def webapp(self) -> ContainerView:
@@ -151,6 +164,9 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
     )
     ready = ready_condition.get("status") == "True" and bool(container.get("ready"))
+    all_restarting: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == ALL_RESTARTING), {}
+    )
     deletion = parse_time(meta.get("deletionTimestamp"))
     if deletion is not None:
         deletion -= timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0))
@@ -197,6 +213,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         ended=_termination(terminated),
         sidecars=_sidecars(pod),
         shape=(meta.get("annotations") or {}).get(names.ANNOTATION_SHAPE),
+        all_restarted_at=parse_time(all_restarting.get("lastTransitionTime")),
     )
 
 

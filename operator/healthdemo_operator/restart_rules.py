@@ -4,6 +4,8 @@ Kubernetes' container restart rules (feature ContainerRestartRules, beta since 1
 in order when a container exits: the first rule whose exit codes match decides; without a match,
 the container's own restartPolicy (else the Pod's) does. The operator needs the same decision
 twice: to attribute a restart to the rule that caused it, and to say why a Pod ended.
+A rule's action `RestartAllContainers` (KEP-5532, beta and on by default since 1.36) restarts
+every container of the Pod in place instead of the one that exited.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+RESTART = "Restart"
+RESTART_ALL = "RestartAllContainers"
+# The feature gate each action needs on the API server and the kubelet.
+GATES = {RESTART: "ContainerRestartRules", RESTART_ALL: "RestartAllContainersOnContainerExits"}
+
 
 @dataclass(frozen=True, slots=True)
 class RestartRule:
     index: int  # its place in restartPolicyRules: the first match wins
-    action: str  # "Restart"
+    action: str  # RESTART | RESTART_ALL
     operator: str  # "In" | "NotIn"
     values: tuple[int, ...]
 
@@ -56,5 +63,10 @@ def restarted(policy: str, rules: Sequence[RestartRule], exit_code: int) -> bool
     container's restartPolicy where it has one, else the Pod's."""
     rule = first_match(rules, exit_code)
     if rule is not None:
-        return rule.action == "Restart"
+        return rule.action in (RESTART, RESTART_ALL)
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+def restarts_all(rules: Sequence[RestartRule]) -> bool:
+    """Whether an exit of the container can restart every container of its Pod."""
+    return any(rule.action == RESTART_ALL for rule in rules)

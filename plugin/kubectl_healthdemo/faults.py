@@ -122,12 +122,22 @@ def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, An
 def _crash(code: int, spec: Mapping[str, Any]) -> str:
     """What the kubelet does about an exit: the operator's own reading of the container's
     restart rules and restartPolicy (one place for the rule)."""
-    from healthdemo_operator.restart_rules import first_match, restarted, rules_of  # noqa: PLC0415
+    from healthdemo_operator.restart_rules import (  # noqa: PLC0415
+        RESTART_ALL,
+        first_match,
+        restarted,
+        rules_of,
+    )
 
     rules = rules_of(spec.get("restartPolicyRules"))
     policy = str(spec.get("restartPolicy") or "Always")
     exits = f"the process exits with code {code}"
     rule = first_match(rules, code)
+    if rule is not None and rule.action == RESTART_ALL:
+        return (
+            f"{exits}: {rule.describe()} matches, so the kubelet restarts every container of the "
+            "Pod in place, the sidecar too (reason RestartAllContainers)"
+        )
     if rule is not None:
         return (
             f"{exits}: {rule.describe()} matches, so the kubelet restarts it (reason RestartRule)"

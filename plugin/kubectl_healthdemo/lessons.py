@@ -14,11 +14,14 @@ from typing import Any, Literal, NamedTuple
 
 # deploy/ as the plugin's package data (a link in the source tree, a copy in a wheel).
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
-Outcome = Literal["restart", "ended", "spell", "forgiven", "ready", "backoff"]
+Outcome = Literal["restart", "all", "ended", "spell", "forgiven", "ready", "backoff"]
 BACKOFF_SLACK = 2.0  # seconds: whole-second timestamps, and the kubelet's own start-up of it
 # The kubelet retries a Pod in back-off when its wait is over, jittered by up to half of it
 # (its pod workers' requeue: wait.Jitter(remaining, 0.5)): a wait of 10 s comes after 10-15 s.
 BACKOFF_JITTER = 0.5
+# A RestartAllContainers reset to the new start: the containers' creation, plus a second of
+# rounding (the condition's and the start's whole-second timestamps).
+RESET_SLACK = BACKOFF_SLACK + 1
 
 
 class Step(NamedTuple):
@@ -29,7 +32,7 @@ class Step(NamedTuple):
     outcome: Outcome
     cause: str | None = None  # the restart's reason
     recovers: bool = True  # ready again after the restart (a slow starter never is)
-    restarts: int = 1  # backoff: how many restarts to follow
+    restarts: int = 1  # backoff: how many restarts to follow; all: how many containers
     container: str = "webapp"  # whose fault: the webapp, or its sidecar (break --container)
     resize: str | None = None  # instead of a fault: the webapp's new memory limit (a resize)
 
@@ -87,6 +90,12 @@ LESSONS = (
            (Step("start-failing", "restart", "LivenessProbe", container="sidecar"),
             Step("crash", "restart", "Crash", container="sidecar")),
            needs="Kubernetes 1.33+ (sidecar containers)", since="1.33"),
+    Lesson("restart-all", "examples/restart-all.yaml",
+           "a RestartAllContainers rule: the webapp's exit 42 restarts every container of the "
+           "Pod in place, its sidecar too; again and again with no back-off",
+           (Step("crash=42", "all", "RestartAllContainers", restarts=2),
+            Step("crash=42", "all", "RestartAllContainers", restarts=2)),
+           needs="Kubernetes 1.36+ (RestartAllContainersOnContainerExits)", since="1.36"),
 )  # fmt: skip
 BY_NAME = {lesson.name: lesson for lesson in LESSONS}
 
@@ -111,6 +120,9 @@ def done(step: Step, before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
     restarts = int(now.get("restarts") or 0)
     if step.outcome == "backoff" and now.get("phase") not in ("Ended", "Invalid"):
         return restarts >= int(before.get("restarts") or 0) + step.restarts
+    if step.outcome == "all" and now.get("phase") not in ("Ended", "Invalid"):
+        ready = _conditions(now).get("Ready", {}).get("status") == "True"
+        return ready and restarts >= int(before.get("restarts") or 0) + step.restarts
     if now.get("phase") in ("Ended", "Invalid") or (
         step.outcome != "restart" and restarts > int(before.get("restarts") or 0)
     ):
@@ -146,6 +158,8 @@ def judge(
         if step.container != "webapp":
             checks += _alone(step, before, now, newest)
         checks += _timing(newest, spec)
+    elif step.outcome == "all":
+        checks += _all(step, restarted, before, now)
     elif step.outcome == "backoff":
         checks += _backoff(step, restarted, now)
     elif step.outcome == "ended":
@@ -213,6 +227,41 @@ def _backoff(step: Step, restarted: int, now: Mapping[str, Any]) -> list[Check]:
         if expected:
             said += f" (the kubelet retries within {_num(expected * (1 + BACKOFF_JITTER))} s)"
         checks.append(Check(fits, said))
+    return checks
+
+
+def _all(
+    step: Step, restarted: int, before: Mapping[str, Any], now: Mapping[str, Any]
+) -> list[Check]:
+    """Every container restarted once, for the rule's reason, and at once: the kubelet removed
+    every instance, so no back-off holds any of them."""
+    checks = [Check(restarted == step.restarts, f"restarts +{restarted} (expected "
+                    f"+{step.restarts}: every container once)")]  # fmt: skip
+    was, per = before.get("containerRestarts") or {}, now.get("containerRestarts") or {}
+    for name in sorted(per):
+        grew = int(per[name]) - int(was.get(name) or 0)
+        checks.append(Check(grew == 1, f"{name} restarts +{grew} (expected +1)"))
+    items = (now.get("history") or [])[:restarted]
+    schedule = (now.get("expected") or {}).get("backOff") or {}
+    held = ""
+    if int(before.get("restarts") or 0) and schedule.get("initialSeconds"):
+        held = (
+            f"; a crash again under a Restart rule would wait {_num(schedule['initialSeconds'])}"
+            " s or more"
+        )
+    for item in reversed(items):
+        who, reason = item.get("container") or "webapp", item.get("reason")
+        checks.append(Check(reason == step.cause, f"{who}: cause {reason} (expected {step.cause})"))
+        if who == "webapp" and item.get("detail"):
+            checks.append(Check(True, f"  {item['detail']}"))
+        waited = item.get("backOffSeconds")
+        checks.append(
+            Check(
+                waited is not None and waited <= RESET_SLACK,
+                f"{who} started again {_num(waited)} s after the reset (no back-off: expected "
+                f"at most {RESET_SLACK:g} s{held})",
+            )
+        )
     return checks
 
 

@@ -148,6 +148,11 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
             str(item.get("detail") or f"exit code {item.get('exitCode')} matched a rule"),
             "restart-rule",
         ),
+        "RestartAllContainers": (
+            "restarted with every container",
+            str(item.get("detail") or "a RestartAllContainers rule matched an exit"),
+            "restart-all",
+        ),
         "Resize": ("restarted for a resize", "resizePolicy RestartContainer", "resize"),
         "Crash": ("crashed", f"exit code {item.get('exitCode')}", "crash"),
         "OOMKilled": ("OOM-killed", "it reached its memory limit", "oom"),

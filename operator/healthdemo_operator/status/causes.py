@@ -8,6 +8,8 @@ away. What the item can say depends on what is left of it:
    Exact for every restart the journal still tells.
 2. `Runtime` — the container runtime's `lastState.terminated`, for the newest restart only:
    `OOMKilled`, or an exit code.
+   A RestartAllContainers rule leaves `RestartingAllContainers` there for every container: the
+   kubelet removed each instance to restart them all in place.
 3. `KillingEvent` — the kubelet's "failed liveness probe" Event, for a container that keeps no
    journal. The kubelet stops posting Events after about 25 per Pod and type, so once the Pod's
    budget may be spent, a missing Killing Event proves nothing: the cause is `Unknown`.
@@ -27,13 +29,14 @@ from typing import Literal, get_args
 from healthdemo_operator.journal import ContainerEnd, Journal
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import ContainerView, EventView, PodView, Termination
-from healthdemo_operator.restart_rules import RestartRule, first_match
+from healthdemo_operator.restart_rules import RESTART_ALL, RestartRule, first_match
 from healthdemo_operator.status.ledger import ContainerEntry, PodEntry
 
 Reason = Literal[
     "LivenessProbe",
     "StartupProbe",
     "RestartRule",
+    "RestartAllContainers",
     "Resize",
     "Crash",
     "OOMKilled",
@@ -44,6 +47,10 @@ Evidence = Literal["Journal", "Runtime", "KillingEvent", "None"]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 KILL_SLACK = timedelta(seconds=2)  # a kill's Event and the container's own account of its end
 RESIZED = "the kubelet restarted it to apply a resize (resizePolicy RestartContainer)"
+RESTARTED_ALL = "the kubelet restarted every container of the Pod in place"
+# A RestartAllContainers rule's exit to the kubelet's kill of the other containers: it notices
+# the exit at its next relist (1 s), then kills with a 2 s grace period.
+RESTART_ALL_WINDOW = timedelta(seconds=10)
 # The kubelet's Event spam filter: a burst of 25 per Pod and Event type, then 1 per 5 minutes.
 EVENT_BURST = 25
 
@@ -101,6 +108,9 @@ def exited(code: int, rules: Sequence[RestartRule], evidence: Evidence) -> Verdi
     """A container that exited on its own with `code`: restarted by the first rule that
     matched it, if one did (the kubelet checks them before any restartPolicy)."""
     rule = first_match(rules, code)
+    if rule is not None and rule.action == RESTART_ALL:
+        matched = f"exit code {code} matched {rule.describe()}: {RESTARTED_ALL}"
+        return Verdict("RestartAllContainers", evidence, matched)
     if rule is not None:
         return Verdict("RestartRule", evidence, f"exit code {code} matched {rule.describe()}")
     return Verdict("Crash" if code != 0 else "Exited", evidence)
@@ -137,6 +147,53 @@ def from_journal(
     )
 
 
+def _all_rules(view: ContainerView) -> str:
+    return " or ".join(r.describe() for r in view.restart_rules if r.action == RESTART_ALL)
+
+
+def restarted_all(pod: PodView, view: ContainerView) -> Verdict:
+    """A restart the kubelet made for a RestartAllContainers rule, from the Pod status alone:
+    it keeps only `RestartingAllContainers` of every instance it removed, not who exited how."""
+    sources = [v for v in pod.containers() if _all_rules(v)]
+    if any(v.name == view.name for v in sources):
+        detail = (
+            f"it exited with a code that matched {_all_rules(view)}: {RESTARTED_ALL} (and "
+            "removed this instance: its exit code is not kept)"
+        )
+    elif sources:
+        detail = (
+            f"{sources[0].name} exited with a code that matched {_all_rules(sources[0])}: "
+            f"{RESTARTED_ALL}"
+        )
+    else:
+        detail = f"a container's RestartAllContainers rule matched its exit: {RESTARTED_ALL}"
+    return Verdict("RestartAllContainers", "Runtime", detail)
+
+
+def killed_for_all(pod: PodView, view: ContainerView, at: datetime | None) -> Verdict | None:
+    """A kill (the container's journal says SIGTERM) just after another container's exit
+    matched its RestartAllContainers rule: the kubelet killed it to restart them all."""
+    if at is None:
+        return None
+    for other in pod.containers():
+        if other.name == view.name or other.journal is None:
+            continue
+        for end in other.journal.ends.values():
+            if end.cause != "crash" or end.at is None or end.exit_code is None:
+                continue
+            rule = first_match(other.restart_rules, end.exit_code)
+            if rule is None or rule.action != RESTART_ALL:
+                continue
+            if end.at - KILL_SLACK <= at <= end.at + RESTART_ALL_WINDOW:
+                return Verdict(
+                    "RestartAllContainers",
+                    "Journal",
+                    f"{other.name} exited with code {end.exit_code}, which matched "
+                    f"{rule.describe()}: {RESTARTED_ALL}",
+                )
+    return None
+
+
 def judge(
     pod: PodView,
     view: ContainerView,
@@ -152,9 +209,14 @@ def judge(
     container = entry.container(view.name)
     newest = index == view.restart_count - 1
     runtime = view.last_termination if newest else None
+    if runtime is not None and runtime.restarted_all:
+        return restarted_all(pod, view)
     journal: Journal | None = view.journal
     if journal is not None:
         end = journal.ends.get(index)
+        killed = killed_for_all(pod, view, end.at) if end and end.cause == "sigterm" else None
+        if killed is not None:
+            return killed
         if (
             end is not None
             and end.cause == "sigterm"

@@ -8,6 +8,7 @@ from typing import Any
 
 from healthdemo_operator.hints import IMAGE_HINT
 from healthdemo_operator.observations import PodView
+from healthdemo_operator.restart_rules import GATES, first_match
 from healthdemo_operator.status.completeness import State
 from healthdemo_operator.status.phase import Phase, Problem
 from healthdemo_operator.status.status import Condition
@@ -40,6 +41,13 @@ def ended_message(pod: PodView) -> str:
     why = f"restartPolicy {pod.restart_policy} restarts no exit with code {end.exit_code}"
     if pod.restart_policy == "Always":
         why = "the kubelet stopped it"  # evicted, or the node's doing: not a restart policy's
+    elif (rule := first_match(pod.restart_rules, end.exit_code)) is not None:
+        # The API server kept the rule, yet the kubelet ended the Pod: its node lacks the gate.
+        gate = GATES.get(rule.action, "ContainerRestartRules")
+        why = (
+            f"{rule.describe()} matched it, but the node's kubelet did not act on it (its "
+            f"feature gate {gate} is off there)"
+        )
     elif pod.restart_rules:
         why += ", and no restart rule matched it"
     return (

@@ -98,6 +98,7 @@ def record(
     )  # fmt: skip
     restarts.revise_latest(pods, events, ledger, status, threshold=pace.threshold, now=now)
     restarts.revise_resize(pods, events, ledger, status)
+    restarts.fill_reset_wait(status, pods)
     pod = current_pod(pods)
     restarts.fill_recovery(status, pod)
     departures.settle_departed(pods, counters, ledger, now=now)

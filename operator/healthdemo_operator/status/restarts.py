@@ -62,7 +62,14 @@ def count_restarts(
                 for i in new
             ]
             policy = (backoffs or {}).get(pod.node_name or "", backoff.DEFAULT)
-            measure_back_off(view, items[-1], container, policy, jumped=len(items) > 1)
+            measure_back_off(
+                view,
+                items[-1],
+                container,
+                policy,
+                jumped=len(items) > 1,
+                restarted_at=pod.all_restarted_at,
+            )
             status.restarts += len(items)
             by_container = status.container_restarts
             by_container[view.name] = by_container.get(view.name, 0) + len(items)
@@ -89,6 +96,7 @@ def measure_back_off(
     policy: backoff.Policy,
     *,
     jumped: bool,
+    restarted_at: datetime | None = None,
 ) -> None:
     """The newest restart's CrashLoopBackOff: the previous container's end (lastState) to the
     new one's start, next to the node's schedule. After a jump of several restarts the schedule
@@ -97,9 +105,17 @@ def measure_back_off(
     The kubelet restarts a container it killed for a probe in the same sync, with no back-off,
     and moves its schedule then only from an older instance the runtime still keeps: after the
     first restart nothing (the crash after it restarts at once), after a later one it cannot be
-    told from here (the schedule is not known)."""
+    told from here (the schedule is not known). After a RestartAllContainers reset there is
+    no wait: the wait is measured from the reset (`restarted_at`)."""
     runtime = view.last_termination
     started = view.running_since or (view.ended.started_at if view.ended else None)
+    if runtime is not None and runtime.restarted_all and not jumped:
+        # The kubelet removed every instance: it finds no exited one to hold in back-off.
+        item.expected_back_off_seconds = 0.0
+        if started is not None and restarted_at is not None:
+            item.back_off_seconds = max(0.0, _seconds(started - restarted_at))
+        container.backoff = None  # its schedule for a later exit is not known from here
+        return
     if runtime is None or runtime.finished_at is None:
         container.backoff = None
         return
@@ -137,6 +153,8 @@ def item_for(
     runtime = view.last_termination if newest else None
     end = view.journal.ends.get(index) if view.journal is not None else None
     when = (runtime.finished_at if runtime else None) or (end.at if end else None)
+    if when is None and runtime is not None and runtime.restarted_all:
+        when = pod.all_restarted_at  # the kubelet keeps no time of a removed instance
     item = Restart(
         restart=index + 1,
         pod_name=pod.name,
@@ -208,6 +226,7 @@ def _restart_notice(total: int, items: Sequence[Restart]) -> Notice:
             "the startup probe's budget"
         ),
         "RestartRule": newest.detail or f"exit code {newest.exit_code} matched a restart rule",
+        "RestartAllContainers": newest.detail or causes.RESTARTED_ALL,
         "Resize": causes.RESIZED,
         "Crash": f"the container exited with code {newest.exit_code}",
         "Exited": "the container exited on its own with code 0",
@@ -311,6 +330,23 @@ def revise_resize(
         _reattribute(status, newest, "Resize", causes.RESIZED)
         newest.probe_failures, newest.failing_since = 0, None
         newest.measured_seconds = newest.expected_seconds = None
+
+
+def fill_reset_wait(status: Status, pods: Sequence[PodView]) -> None:
+    """A RestartAllContainers reset is seen first with every container waiting, then started:
+    the wait (the reset to the new start) of each container's newest restart once it runs."""
+    for item in status.history:
+        if item.reason != "RestartAllContainers" or item.back_off_seconds is not None:
+            continue
+        if item.expected_back_off_seconds is None:
+            continue  # not the newest of a jump: its start is not known
+        pod = next((p for p in pods if p.name == item.pod_name), None)
+        if pod is None or pod.all_restarted_at is None:
+            continue
+        view = next((v for v in pod.containers() if v.name == item.container), None)
+        if view is None or view.restart_count != item.restart or view.running_since is None:
+            continue
+        item.back_off_seconds = max(0.0, _seconds(view.running_since - pod.all_restarted_at))
 
 
 def fill_recovery(status: Status, pod: PodView | None) -> None:
