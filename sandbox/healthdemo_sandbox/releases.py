@@ -30,6 +30,9 @@ class Release:
     # Service's addresses up in the legacy Endpoints until 1.36 and in EndpointSlices from 1.37;
     # without an endpoints controller it answers 404 `services "<name>" not found`.
     service_proxy_reads_endpoints: bool
+    # A restart rule's action RestartAllContainers (RestartAllContainersOnContainerExits): alpha
+    # and off in 1.35, where the API server refuses it; beta and on by default from 1.36.
+    restart_all_containers: bool
 
     @property
     def minor(self) -> str:
@@ -44,9 +47,9 @@ class Release:
 
 
 RELEASES = (
-    Release("v1.35.4", service_proxy_reads_endpoints=True),
-    Release("v1.36.3", service_proxy_reads_endpoints=True),
-    Release("v1.37.2", service_proxy_reads_endpoints=False),
+    Release("v1.35.4", service_proxy_reads_endpoints=True, restart_all_containers=False),
+    Release("v1.36.3", service_proxy_reads_endpoints=True, restart_all_containers=True),
+    Release("v1.37.2", service_proxy_reads_endpoints=False, restart_all_containers=True),
 )
 NEWEST = RELEASES[-1]
 OLDEST = RELEASES[0]

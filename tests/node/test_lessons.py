@@ -25,8 +25,9 @@ def _minor(text: str) -> tuple[int, ...]:
 
 def lessons_here() -> list[str]:
     """Every lesson on the newest release; on an older one, those whose feature came with that
-    release or later (where the release makes a difference). The others are the probes'
-    mechanics, which the kind-by-kind node tests prove on every release."""
+    release or later (where the release makes a difference: a later one's lesson must say it
+    cannot run there). The others are the probes' mechanics, which the kind-by-kind node tests
+    prove on every release."""
     release = releases.selected()
     if release is releases.NEWEST:
         return [lesson.name for lesson in lessons.LESSONS]
@@ -37,6 +38,12 @@ def lessons_here() -> list[str]:
     ]
 
 
+def has_feature(name: str) -> bool:
+    """Whether the selected release has the lesson's feature (it came with it or before)."""
+    since = lessons.BY_NAME[name].since
+    return not since or _minor(since) <= _minor(releases.selected().minor)
+
+
 @pytest.mark.parametrize("name", lessons_here())
 def test_the_lesson_ends_with_a_passing_verdict(
     deployed: Cluster, namespace: str, name: str
@@ -45,6 +52,12 @@ def test_the_lesson_ends_with_a_passing_verdict(
     result = run_plugin("lesson", name, "-n", namespace, kubeconfig=admin, timeout=LESSON_SECONDS)
     told = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     print(result.stdout)  # the verdict, measured: pytest -rA shows it
+    if not has_feature(name):
+        # A release without the feature: the lesson says it cannot run here, and why.
+        assert result.returncode != 0, told
+        assert "the lesson cannot run here (FeatureUnavailable: " in result.stdout, told
+        assert f"verdict: lesson {name} FAILED" in result.stdout.splitlines(), told
+        return
     assert result.returncode == 0, told
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"lesson {name}: "), told
