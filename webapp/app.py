@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from webapp import __version__, config, errors, faults, info, metrics, page, probes
+from webapp import __version__, config, errors, faults, info, metrics, page, probes, work
 from webapp.journal import Journal
 from webapp.recent import RecentCalls
 from webapp.state import HealthState
@@ -30,4 +30,5 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(probes.bp)
     app.register_blueprint(faults.bp)
     app.register_blueprint(page.bp)
+    work.register(app)
     return app

@@ -1,0 +1,36 @@
+"""`python -m webapp.traffic`: send the traffic and serve its counts until SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+
+from webapp.traffic import config
+from webapp.traffic.client import Traffic
+from webapp.traffic.serve import server
+
+
+def main() -> None:
+    try:
+        settings = config.from_environ()
+    except ValueError as exc:
+        sys.exit(f"traffic: {exc}")
+    traffic = Traffic(settings.target, settings.rate, settings.timeout, settings.store)
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    http = server(traffic, settings.host, settings.port)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    print(f"traffic: {settings.rate:g}/s to {settings.target}, counts on :{settings.port}/counts",
+          flush=True)  # fmt: skip
+    traffic.run(stop)
+    http.shutdown()
+
+
+main()
