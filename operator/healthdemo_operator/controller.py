@@ -362,6 +362,16 @@ class Controller:
                 step.pod,
                 f"the API server refused to resize Pod {step.pod.name} in place: it is replaced",
             )
+        if step.action is Action.MARK and step.pod is not None:
+            await asyncio.to_thread(lifecycle.mark, self.kube, healthdemo, step.pod)
+            tracked.problem = None
+            return False, None
+        if step.action is Action.REMOVE and step.pod is not None:
+            if step.pod.node_name:  # its counts are final once it is deleted: read them first
+                await self.counters.refresh(step.pod.node_name)
+            await asyncio.to_thread(lifecycle.replace, self.kube, healthdemo, step.pod)
+            await self._post(healthdemo, [Notice("Normal", "RemovingPod", step.message)])
+            return True, None
         if step.action is Action.REPLACE and step.pod is not None:
             if step.pod.node_name:  # its counts are final once it is deleted: read them first
                 await self.counters.refresh(step.pod.node_name)
@@ -375,7 +385,7 @@ class Controller:
             tracked.problem = Problem("FeatureUnavailable", tracked.unsupported[1])
             return False, None
         result = await asyncio.to_thread(
-            lifecycle.create, self.kube, healthdemo, look_first=tracked.squatted
+            lifecycle.create, self.kube, healthdemo, step.replica, look_first=tracked.squatted
         )
         tracked.closing = result.outcome is Outcome.CLOSING
         tracked.squatted = result.outcome is Outcome.TAKEN

@@ -42,7 +42,15 @@ class HealthDemo:
 
     @property
     def pod_name(self) -> str:
+        """Replica 0's Pod: the one a HealthDemo of one replica has."""
         return podspec.pod_name(self.name)
+
+    def pod_name_of(self, replica: int) -> str:
+        return podspec.pod_name(self.name, replica)
+
+    @property
+    def replicas(self) -> int:
+        return int(self.spec.get("replicas") or 1)
 
     @property
     def reference(self) -> dict[str, str]:

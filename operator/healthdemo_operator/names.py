@@ -23,6 +23,12 @@ ANNOTATION_OWNER_NAME = f"{GROUP}/healthdemo"
 # A digest of the Pod we built, without its resources: the same shape under a new generation
 # means only resources changed, and the Pod is resized in place instead of replaced.
 ANNOTATION_SHAPE = f"{GROUP}/shape"
+# A digest of the whole Pod spec we built: the same under a new generation means that generation
+# changed nothing of this Pod (spec.replicas, say), and the Pod only gets the new generation.
+ANNOTATION_DIGEST = f"{GROUP}/digest"
+# Which of the HealthDemo's spec.replicas Pods this is: 0 is `<name>-webapp`, n `<name>-webapp-n`.
+LABEL_REPLICA = f"{GROUP}/replica"
+MAX_REPLICAS = 5  # a demo's Service, never a fleet (the CRD says the same)
 
 CONTAINER_NAME = "webapp"
 SIDECAR_NAME = "sidecar"  # spec.sidecar: an init container that keeps running

@@ -104,6 +104,8 @@ class PodView:
     # The AllContainersRestarting condition's lastTransitionTime: when the kubelet last began
     # or finished restarting every container (a RestartAllContainers rule); None without one.
     all_restarted_at: datetime | None = None
+    replica: int = 0  # which of spec.replicas (its label; a Pod from before replicas: 0)
+    digest: str | None = None  # the whole spec's digest (podspec.digest), as we built it
 
     @property
     def webapp(self) -> ContainerView:
@@ -214,7 +216,14 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         sidecars=_sidecars(pod),
         shape=(meta.get("annotations") or {}).get(names.ANNOTATION_SHAPE),
         all_restarted_at=parse_time(all_restarting.get("lastTransitionTime")),
+        replica=_replica(meta),
+        digest=(meta.get("annotations") or {}).get(names.ANNOTATION_DIGEST),
     )
+
+
+def _replica(meta: Mapping[str, Any]) -> int:
+    raw = str((meta.get("labels") or {}).get(names.LABEL_REPLICA) or "0")
+    return int(raw) if raw.isdigit() else 0
 
 
 def _sidecars(pod: Mapping[str, Any]) -> tuple[ContainerView, ...]:
@@ -263,10 +272,18 @@ def readiness_of(pod: PodView) -> Readiness:
     return Readiness(pod.ready, pod.ready_since if pod.ready else pod.not_ready_since)
 
 
-def current_pod(pods: Sequence[PodView]) -> PodView | None:
-    """The live Pod: the newest one not being deleted."""
+def current_pod(pods: Sequence[PodView], replica: int = 0) -> PodView | None:
+    """The live Pod of a replica: the newest one not being deleted. Replica 0 is the one the
+    status tells first (phase, conditions): without it (scaled, replaced), the newest of any."""
     live = [p for p in pods if not p.deleting and not p.gone]
-    return max(live, key=lambda p: (p.created or datetime.min, p.uid), default=None)
+    own = [p for p in live if p.replica == replica] or ([] if replica else live)
+    return max(own, key=lambda p: (p.created or datetime.min, p.uid), default=None)
+
+
+def live_pods(pods: Sequence[PodView]) -> list[PodView]:
+    """The live Pod of each replica, by replica number."""
+    found = {p.replica for p in pods if not p.deleting and not p.gone}
+    return [pod for r in sorted(found) if (pod := current_pod(pods, r)) is not None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "crashAfterSeconds": 0,  # the crash-loop lesson: each container crashes this long after
     "faults": "enabled",  # the webapp's fault switches; "disabled" makes them answer 403
     "restartPolicy": "Always",
+    "replicas": 1,
 }
 # Kubernetes' own defaults for a probe's timing.
 TIMING_DEFAULTS: dict[str, Any] = {
@@ -127,20 +128,22 @@ def handler(probe: Mapping[str, Any]) -> str:
     return next(h for h in HANDLERS if h in probe)
 
 
-def pod_name(healthdemo_name: str) -> str:
-    return healthdemo_name + names.POD_SUFFIX
+def pod_name(healthdemo_name: str, replica: int = 0) -> str:
+    """Replica 0 keeps the name a HealthDemo's one Pod always had: a HealthDemo from before
+    spec.replicas keeps its Pod."""
+    return healthdemo_name + names.POD_SUFFIX + (f"-{replica}" if replica else "")
 
 
 def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
     """What is wrong with a HealthDemo that the API server accepted; empty when it is fine.
     `spec` is effective (defaults filled in)."""
     problems = []
-    name = pod_name(healthdemo_name)
+    name = pod_name(healthdemo_name, int(spec.get("replicas") or 1) - 1)
     if len(name) > MAX_NAME:
         problems.append(
             f"the Pod name {name[:40]}... would be {len(name)} characters, over the {MAX_NAME} "
             "Kubernetes allows: use a HealthDemo name of at most "
-            f"{MAX_NAME - len(names.POD_SUFFIX)}"
+            f"{MAX_NAME - (len(name) - len(healthdemo_name))}"
         )
     image = str(spec.get("image", ""))
     if len(image) > 255 or not _IMAGE.fullmatch(image):
@@ -329,9 +332,9 @@ def _sidecar(spec: Mapping[str, Any]) -> dict[str, Any]:
     return sidecar
 
 
-def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
-    """The Pod for a HealthDemo: owned by it, probes exactly as its spec says, and passing
-    Pod Security "restricted"."""
+def build_pod(healthdemo: HealthDemo, replica: int = 0) -> dict[str, Any]:
+    """Pod number `replica` of a HealthDemo: owned by it, probes exactly as its spec says, and
+    passing Pod Security "restricted"."""
     spec = healthdemo.spec
     container = _webapp(
         spec,
@@ -373,12 +376,13 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": healthdemo.pod_name,
+            "name": healthdemo.pod_name_of(replica),
             "namespace": healthdemo.namespace,
             "labels": {
                 names.LABEL_NAME: names.APP_NAME,
                 names.LABEL_MANAGED_BY: names.COMPONENT,
                 names.LABEL_OWNER_UID: healthdemo.uid,
+                names.LABEL_REPLICA: str(replica),
             },
             "annotations": {
                 names.ANNOTATION_GENERATION: str(healthdemo.generation),
@@ -420,7 +424,14 @@ def build_pod(healthdemo: HealthDemo) -> dict[str, Any]:
         },
     }
     pod["metadata"]["annotations"][names.ANNOTATION_SHAPE] = shape(pod)
+    pod["metadata"]["annotations"][names.ANNOTATION_DIGEST] = digest(pod)
     return pod
+
+
+def digest(pod: Mapping[str, Any]) -> str:
+    """A digest of the Pod's whole spec, resources included."""
+    text = json.dumps(pod["spec"], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def shape(pod: Mapping[str, Any]) -> str:

@@ -120,6 +120,7 @@ def test_pod_is_owned_labelled_and_remembers_its_generation() -> None:
         "app.kubernetes.io/name": "flask-webapp",
         "app.kubernetes.io/managed-by": "healthdemo-operator",
         "demo.example.com/healthdemo-uid": "uid-1",
+        "demo.example.com/replica": "0",
     }
     assert meta["annotations"]["demo.example.com/generation"] == "3"
     assert pod_view(build()).owner_uid == "uid-1"

@@ -57,10 +57,24 @@ def ended_message(pod: PodView) -> str:
     )
 
 
+def _replicas_ready(live: Sequence[PodView], replicas: int) -> State:
+    """Ready when every replica's Pod is: the Service then has them all to send to."""
+    ready = [p for p in live if p.ready]
+    said = f"{len(ready)}/{replicas} Pods ready"
+    if len(ready) == replicas:
+        return ("True", "PodsReady", said)
+    why = [f"{p.name} is not ready" for p in live if not p.ready]
+    if replicas > len(live):
+        why.append(f"{replicas - len(live)} not created yet")
+    return ("False", "PodsNotReady", f"{said}: {', '.join(why)}")
+
+
 def conditions_for(
     phase: Phase,
     *,
     pod: PodView | None,
+    live: Sequence[PodView] = (),
+    replicas: int = 1,
     problem: Problem | None,
     previous: Sequence[Condition],
     last_failure_message: str | None,
@@ -76,7 +90,9 @@ def conditions_for(
         ready = ("False", "NoPod", "the Pod does not exist yet")
         healthy = ("Unknown", "NoPod", "the Pod does not exist yet")
     else:
-        if pod.ready:
+        if replicas > 1:
+            ready = _replicas_ready(live, replicas)
+        elif pod.ready:
             ready = ("True", "PodReady", f"Pod {pod.name} is ready")
         else:
             ready = ("False", "PodNotReady", f"Pod {pod.name} is not ready")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from healthdemo_operator.observations import PodView, Readiness, current_pod, readiness_of
+from healthdemo_operator.observations import PodView, Readiness, live_pods, readiness_of
 from healthdemo_operator.status.ledger import Ledger, PodEntry
 from healthdemo_operator.status.status import Service
 from healthdemo_operator.timestamps import format_time, parse_time
@@ -26,12 +26,11 @@ def follow(
     *,
     now: datetime,
 ) -> None:
-    """Every Ready state the current Pod showed since the last write, then its state now."""
-    pod = current_pod(pods)
-    if pod is None or pod.deleting:
-        return
-    for state in [*ready_seen.get(pod.uid, ()), readiness_of(pod)]:
-        _step(ledger, service, pod.name, ledger.pods[pod.uid], state, now=now)
+    """Every Ready state each live Pod showed since the last write, then its state now: a spell
+    is one Pod's (with replicas, the others may still serve)."""
+    for pod in live_pods(pods):
+        for state in [*ready_seen.get(pod.uid, ()), readiness_of(pod)]:
+            _step(ledger, service, pod.name, ledger.pods[pod.uid], state, now=now)
 
 
 def _step(

@@ -33,7 +33,13 @@ from typing import Any
 from healthdemo_operator.kubelet import backoff
 from healthdemo_operator.kubelet.probe_counters import PodCounters
 from healthdemo_operator.names import CONTAINER_NAME
-from healthdemo_operator.observations import EventView, PodView, Readiness, current_pod
+from healthdemo_operator.observations import (
+    EventView,
+    PodView,
+    Readiness,
+    current_pod,
+    live_pods,
+)
 from healthdemo_operator.status import (
     departures,
     expected,
@@ -47,7 +53,7 @@ from healthdemo_operator.status.ledger import Ledger, PodEntry
 from healthdemo_operator.status.phase import Problem, phase_of
 from healthdemo_operator.status.probe_failures import Pace
 from healthdemo_operator.status.recording import Notice, Recording
-from healthdemo_operator.status.status import Status
+from healthdemo_operator.status.status import PodSummary, Status
 from healthdemo_operator.timestamps import format_time
 
 
@@ -100,7 +106,7 @@ def record(
     restarts.revise_resize(pods, events, ledger, status)
     restarts.fill_reset_wait(status, pods)
     pod = current_pod(pods)
-    restarts.fill_recovery(status, pod)
+    restarts.fill_recovery(status, pods)
     departures.settle_departed(pods, counters, ledger, now=now)
     departures.prune(pods, ledger, now=now)
     readiness.follow(pods, ready_seen or {}, ledger, status.service, now=now)
@@ -114,6 +120,9 @@ def record(
     previous_conditions = status.conditions
     status.phase = phase
     status.pod_name = pod.name if pod else pod_name
+    live = [p for p in live_pods(pods) if p.replica < int(spec.get("replicas") or 1)]
+    status.ready = f"{sum(p.ready for p in live)}/{int(spec.get('replicas') or 1)}"
+    status.pods = [_summary(p, status) for p in live]
     status.observed_generation = generation
     node = pod.node_name if pod else None
     status.expected = {**math, "backOff": (backoffs or {}).get(node or "", backoff.DEFAULT).dump()}
@@ -121,6 +130,8 @@ def record(
         *conditions_for(
             phase,
             pod=pod,
+            live=live,
+            replicas=int(spec.get("replicas") or 1),
             problem=problem,
             previous=previous_conditions,
             last_failure_message=status.last_probe_failure_message,
@@ -152,3 +163,14 @@ def record(
         elif phase == "Invalid" and problem is not None:
             notices.append(Notice("Warning", problem.reason, problem.message))
     return Recording(status=status.dump(), ledger=ledger, notices=notices, recheck_after=recheck)
+
+
+def _summary(pod: PodView, status: Status) -> PodSummary:
+    newest = next((item for item in status.history if item.pod_name == pod.name), None)
+    return PodSummary(
+        pod.name,
+        pod.replica,
+        pod.ready,
+        sum(view.restart_count for view in pod.containers()),
+        newest.reason if newest else None,
+    )

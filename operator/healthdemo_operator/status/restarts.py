@@ -11,7 +11,13 @@ from typing import Any
 from healthdemo_operator.journal import ContainerEnd
 from healthdemo_operator.kubelet import backoff
 from healthdemo_operator.names import CONTAINER_NAME
-from healthdemo_operator.observations import ContainerView, EventView, PodView, Termination
+from healthdemo_operator.observations import (
+    ContainerView,
+    EventView,
+    PodView,
+    Termination,
+    live_pods,
+)
 from healthdemo_operator.status import causes
 from healthdemo_operator.status.causes import Reason, Verdict
 from healthdemo_operator.status.ledger import ContainerEntry, Ledger
@@ -349,17 +355,19 @@ def fill_reset_wait(status: Status, pods: Sequence[PodView]) -> None:
         item.back_off_seconds = max(0.0, _seconds(view.running_since - pod.all_restarted_at))
 
 
-def fill_recovery(status: Status, pod: PodView | None) -> None:
+def fill_recovery(status: Status, pods: Sequence[PodView]) -> None:
     """Recovery = first probe failure of the episode (or the crash) → container ready again.
 
-    Only the newest restart can be recovering now; an older one that was never seen
-    recovering keeps recoverySeconds null rather than get a wrong number.
+    Only each live Pod's newest restart can be recovering now; an older one that was never
+    seen recovering keeps recoverySeconds null rather than get a wrong number.
     """
-    if pod is None or not pod.ready or not status.history:
-        return
-    newest = status.history[0]
-    if newest.recovery_seconds is not None or newest.pod_name != pod.name:
-        return
+    for pod in live_pods(pods):
+        newest = next((item for item in status.history if item.pod_name == pod.name), None)
+        if pod.ready and newest is not None and newest.recovery_seconds is None:
+            _fill_recovery(status, pod, newest)
+
+
+def _fill_recovery(status: Status, pod: PodView, newest: Restart) -> None:
     view = next((v for v in pod.containers() if v.name == newest.container), None)
     if view is None:
         return

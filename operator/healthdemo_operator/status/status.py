@@ -32,6 +32,24 @@ def bucket_key(bound: float) -> str:
     return f"{bound:g}"
 
 
+@dataclass(frozen=True, slots=True)
+class PodSummary:
+    """One live Pod of the HealthDemo, as `status.pods` lists it."""
+
+    name: str
+    replica: int
+    ready: bool
+    restarts: int  # every container's, as the kubelet counts them in this Pod
+    last_restart_reason: str | None = None
+
+    def dump(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {"name": self.name, "replica": self.replica, "ready": self.ready,
+                               "restarts": self.restarts}  # fmt: skip
+        if self.last_restart_reason is not None:
+            raw["lastRestartReason"] = self.last_restart_reason
+        return raw
+
+
 @dataclass(slots=True)
 class Restart:
     """One history item: a restart, its cause and the evidence for it."""
@@ -207,6 +225,8 @@ class Status:
     recovery: Recovery | None = None
     phase: str | None = None
     pod_name: str | None = None
+    ready: str | None = None  # "1/2": Pods ready of spec.replicas
+    pods: list[PodSummary] = field(default_factory=list)
     observed_generation: int | None = None
     expected: Mapping[str, Any] | None = None  # the probe math (expected.probe_math)
     conditions: list[Condition] = field(default_factory=list)
@@ -256,6 +276,17 @@ class Status:
             else None,
             phase=take("phase"),
             pod_name=take("podName"),
+            ready=take("ready"),
+            pods=[
+                PodSummary(
+                    str(p.get("name") or ""),
+                    int(p.get("replica") or 0),
+                    bool(p.get("ready")),
+                    int(p.get("restarts") or 0),
+                    p.get("lastRestartReason"),
+                )
+                for p in take("pods") or []
+            ],
             observed_generation=take("observedGeneration"),
             expected=take("expected"),
             conditions=[Condition.load(c) for c in take("conditions") or []],
@@ -288,6 +319,8 @@ class Status:
             "recovery": self.recovery.dump() if self.recovery else None,
             "phase": self.phase,
             "podName": self.pod_name,
+            "ready": self.ready,
+            "pods": [p.dump() for p in self.pods] or None,
             "observedGeneration": self.observed_generation,
             "expected": dict(self.expected) if self.expected is not None else None,
         }
