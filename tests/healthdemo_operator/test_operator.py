@@ -148,6 +148,7 @@ def test_the_whole_self_healing_story_is_recorded(
     assert table[0].split() == [
         "NAME",
         "POD",
+        "READY",
         "PHASE",
         "RESTARTS",
         "PROBE-FAILURES",
@@ -155,7 +156,7 @@ def test_the_whole_self_healing_story_is_recorded(
         "AGE",
     ]
     row = table[1].split()
-    assert row[:5] == ["demo", "demo-webapp", "Running", "1", "3"]
+    assert row[:6] == ["demo", "demo-webapp", "1/1", "Running", "1", "3"]
 
 
 def test_every_kubelet_event_about_the_pod_counts_against_its_budget(
