@@ -61,7 +61,7 @@ def our_pod(body: Mapping[str, Any]) -> PodView | None:
 def about_our_pod(body: Mapping[str, Any]) -> EventView | None:
     """The server sent only the kubelet's Events about Pods; the name says whether the Pod can
     be ours (an Event may arrive before its Pod does, so it is kept by the Pod's UID)."""
-    if not str(involved(body).get("name", "")).endswith(names.POD_SUFFIX):
+    if not names.could_be_ours(str(involved(body).get("name", ""))):
         return None
     return event_view(body)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 GROUP = "demo.example.com"
 VERSION = "v1"
 PLURAL = "healthdemos"
@@ -33,3 +35,9 @@ MAX_REPLICAS = 5  # a demo's Service, never a fleet (the CRD says the same)
 CONTAINER_NAME = "webapp"
 SIDECAR_NAME = "sidecar"  # spec.sidecar: an init container that keeps running
 POD_SUFFIX = "-webapp"
+_REPLICA_NAME = re.compile(rf"{POD_SUFFIX}(-[1-9][0-9]*)?$")
+
+
+def could_be_ours(pod_name: str) -> bool:
+    """Whether a Pod's name is one we give: <name>-webapp, or <name>-webapp-N for replica N."""
+    return _REPLICA_NAME.search(pod_name) is not None

@@ -9,11 +9,12 @@ from typing import Any
 
 from healthdemo_operator import podspec
 from healthdemo_operator.healthdemo import HealthDemo
+from healthdemo_operator.caches import about_our_pod
 from healthdemo_operator.lifecycle import Action, plan
 from healthdemo_operator.observations import PodView, pod_view
 from healthdemo_operator.status.record import record
 
-from .kubelet_data import liveness_kill_termination, pod
+from .kubelet_data import event, liveness_kill_termination, pod
 from .test_podspec import healthdemo
 
 
@@ -123,3 +124,14 @@ def test_a_status_from_before_replicas_keeps_its_pod_and_counts() -> None:
     assert status["restarts"] == 2  # the same Pod, counted once
     assert status["pods"][0]["name"] == "demo-webapp" and status["pods"][0]["replica"] == 0
     assert status["ready"] == "1/2"
+
+
+def test_the_kubelets_events_about_every_replica_are_kept() -> None:
+    """The Event informers keep only Events about Pods whose names can be ours: a replica's
+    Events count (probe failures, kills) like replica 0's."""
+    names = {"demo-webapp": True, "demo-webapp-1": True, "demo-webapp-12": True,
+             "demo-webapp-0": False, "demo-webapp-x": False, "demo": False}  # fmt: skip
+    for name, kept in names.items():
+        raw = event(uid=f"ev-{name}", reason="Unhealthy", message="Liveness probe failed")
+        raw["involvedObject"]["name"] = name
+        assert (about_our_pod(raw) is not None) is kept, name
