@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from healthdemo_operator import podspec
-from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.caches import about_our_pod
+from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.lifecycle import Action, plan
 from healthdemo_operator.observations import PodView, pod_view
 from healthdemo_operator.status.record import record
