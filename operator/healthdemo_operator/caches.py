@@ -6,7 +6,8 @@ Only what the API server lets through is seen: Pods with our managed-by label, a
 Events about a Pod's `webapp` container (`CONTAINER_EVENTS`), its sidecar (`SIDECAR_EVENTS`) or
 about a Pod as a whole (`POD_EVENTS`, the same Events through events.k8s.io, which has its own
 field selectors: field selectors cannot OR). All count against the kubelet's Event budget of a
-Pod, so all are kept.
+Pod, so all are kept. And the Services in front of the Pods (ours by the same label), so that
+a reconcile knows one exists without asking.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from healthdemo_operator.observations import (
     KUBELET,
     EventView,
     PodView,
+    ServiceView,
     event_view,
     involved,
     pod_view,
+    service_view,
 )
 
 PODS = Source(
@@ -46,6 +49,11 @@ SIDECAR_EVENTS = Source(
         f"involvedObject.fieldPath=spec.initContainers{{{names.SIDECAR_NAME}}}"
     },
 )
+SERVICES = Source(
+    "services",
+    "/api/v1/services",
+    {"labelSelector": f"{names.LABEL_MANAGED_BY}={names.COMPONENT}"},
+)
 POD_EVENTS = Source(
     "pod events",
     "/apis/events.k8s.io/v1/events",
@@ -55,6 +63,11 @@ POD_EVENTS = Source(
 
 def our_pod(body: Mapping[str, Any]) -> PodView | None:
     view = pod_view(body)
+    return view if view.owner_uid else None
+
+
+def our_service(body: Mapping[str, Any]) -> ServiceView | None:
+    view = service_view(body)
     return view if view.owner_uid else None
 
 
@@ -73,11 +86,16 @@ class Caches:
         *,
         on_pod: Callable[[PodView | None, PodView | None], None],
         on_event: Callable[[EventView], None],
+        on_service: Callable[[ServiceView], None] = lambda service: None,
     ) -> None:
-        self._on_pod, self._on_event = on_pod, on_event
+        self._on_pod, self._on_event, self._on_service = on_pod, on_event, on_service
         self.pods_by_owner: dict[str, dict[str, PodView]] = {}
         self.events_by_pod: dict[str, dict[str, EventView]] = {}
+        self.services_by_owner: dict[str, ServiceView] = {}
         self.pods = Informer(PODS, session, parse=our_pod, on_change=self._pod_changed)
+        self.services = Informer(
+            SERVICES, session, parse=our_service, on_change=self._service_changed
+        )
         self.event_informers = [
             Informer(source, session, parse=about_our_pod, on_change=self._event_changed)
             for source in (CONTAINER_EVENTS, SIDECAR_EVENTS, POD_EVENTS)
@@ -85,7 +103,7 @@ class Caches:
 
     @property
     def informers(self) -> list[Informer[Any]]:
-        return [self.pods, *self.event_informers]
+        return [self.pods, self.services, *self.event_informers]
 
     def synced(self) -> bool:
         return all(informer.synced.is_set() for informer in self.informers)
@@ -98,6 +116,9 @@ class Caches:
 
     def events_of(self, pod_uid: str) -> Iterable[EventView]:
         return self.events_by_pod.get(pod_uid, {}).values()
+
+    def service_of(self, owner_uid: str) -> ServiceView | None:
+        return self.services_by_owner.get(owner_uid)
 
     def owner_of(self, pod_uid: str) -> str | None:
         pod = self.pods.items.get(pod_uid)
@@ -115,6 +136,15 @@ class Caches:
         # A deleted Pod's Events stay until the API server expires them (1 h): its last
         # restarts may still be recorded from them.
         self._on_pod(before, after)
+
+    def _service_changed(self, before: ServiceView | None, after: ServiceView | None) -> None:
+        if before is not None and before.owner_uid is not None:
+            self.services_by_owner.pop(before.owner_uid, None)
+        if after is not None and after.owner_uid is not None:
+            self.services_by_owner[after.owner_uid] = after
+        view = after or before
+        if view is not None:
+            self._on_service(view)
 
     def _event_changed(self, before: EventView | None, after: EventView | None) -> None:
         if after is None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from healthdemo_operator import lifecycle, memory
+from healthdemo_operator import lifecycle, memory, podspec
 from healthdemo_operator.apisession import ApiSession
 from healthdemo_operator.caches import Caches
 from healthdemo_operator.healthdemo import HealthDemo
@@ -34,7 +34,7 @@ from healthdemo_operator.kubelet.probe_counters import PodCounters
 from healthdemo_operator.kubelet.reader import KubeletCounters
 from healthdemo_operator.lifecycle import Action, Outcome
 from healthdemo_operator.names import CONTAINER_NAME
-from healthdemo_operator.observations import EventView, PodView, readiness_of
+from healthdemo_operator.observations import EventView, PodView, ServiceView, readiness_of
 from healthdemo_operator.settings import Settings
 from healthdemo_operator.status.ledger import Ledger
 from healthdemo_operator.status.phase import Problem
@@ -77,7 +77,10 @@ class Controller:
         self.healthdemos: dict[str, HealthDemo] = {}
         self._deleted: OrderedDict[str, None] = OrderedDict()  # oldest first
         self.caches = Caches(
-            session or ApiSession(), on_pod=self._pod_changed, on_event=self._event_changed
+            session or ApiSession(),
+            on_pod=self._pod_changed,
+            on_event=self._event_changed,
+            on_service=self._service_changed,
         )
         self._kube_factory = kube_factory
         self._kube: Kube | None = None
@@ -158,6 +161,10 @@ class Controller:
             gone = dataclasses.replace(view, gone=True)
             self.tracked.setdefault(view.owner_uid, Tracked()).departed[view.uid] = gone
             self.enqueue(view.owner_uid)
+
+    def _service_changed(self, service: ServiceView) -> None:
+        """A Service of ours came, changed or went: its HealthDemo makes one if it has none."""
+        self.enqueue(service.owner_uid)
 
     def _event_changed(self, event: EventView) -> None:
         self.enqueue(self.caches.owner_of(event.pod_uid))
@@ -281,6 +288,7 @@ class Controller:
         acted, again = await self._ensure_pod(tracked, healthdemo, pods)
         if acted:
             return again  # a Pod was created or deleted: its watch event brings us back
+        await self._ensure_service(tracked, healthdemo)
         ready_seen = {uid: list(states) for uid, states in tracked.ready_seen.items()}
         recording = record(
             previous=baseline.status,
@@ -395,6 +403,33 @@ class Controller:
             tracked.problem = Problem("FeatureUnavailable", result.message)
         logger.info("%s/%s: %s", healthdemo.namespace, healthdemo.name, result.message)
         return result.outcome is Outcome.CREATED, None
+
+    async def _ensure_service(self, tracked: Tracked, healthdemo: HealthDemo) -> None:
+        """The Service in front of the Pods: created once when the watch shows none (a Service
+        that is not ours holding the name is said once, in an Event)."""
+        if healthdemo.problems or tracked.closing:
+            return
+        if self.caches.service_of(healthdemo.uid) is not None:
+            tracked.service_taken = False
+            return
+        if tracked.service_taken:
+            return
+        service = podspec.build_service(healthdemo)
+        try:
+            await asyncio.to_thread(self.kube.create_service, service)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            tracked.service_taken = True  # ours would be in the watch: someone else's
+            name = service["metadata"]["name"]
+            message = (
+                f"a Service named {name} already exists and is not owned by this HealthDemo: "
+                "its Pods run, but without the Service; delete or rename that Service"
+            )
+            await self._post(healthdemo, [Notice("Warning", "ServiceNameTaken", message)])
+            return
+        logger.info("%s/%s: created Service %s", healthdemo.namespace, healthdemo.name,
+                    service["metadata"]["name"])  # fmt: skip
 
     async def _write(
         self, tracked: Tracked, baseline: Baseline, healthdemo: HealthDemo, recording: Recording

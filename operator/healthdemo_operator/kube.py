@@ -137,6 +137,14 @@ class Kube:
             namespace=namespace,
         )
 
+    def create_service(self, service: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "/api/v1/namespaces/{namespace}/services",
+            body=service,
+            namespace=service["metadata"]["namespace"],
+        )
+
     def resize_pod(
         self, namespace: str, name: str, uid: str, containers: Mapping[str, Any]
     ) -> None:

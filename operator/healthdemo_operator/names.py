@@ -31,6 +31,8 @@ ANNOTATION_DIGEST = f"{GROUP}/digest"
 # Which of the HealthDemo's spec.replicas Pods this is: 0 is `<name>-webapp`, n `<name>-webapp-n`.
 LABEL_REPLICA = f"{GROUP}/replica"
 MAX_REPLICAS = 5  # a demo's Service, never a fleet (the CRD says the same)
+# The Service in front of a HealthDemo's Pods: named like replica 0's Pod, port 80 to the webapp.
+SERVICE_PORT = 80
 
 CONTAINER_NAME = "webapp"
 SIDECAR_NAME = "sidecar"  # spec.sidecar: an init container that keeps running

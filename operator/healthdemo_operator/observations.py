@@ -272,6 +272,26 @@ def readiness_of(pod: PodView) -> Readiness:
     return Readiness(pod.ready, pod.ready_since if pod.ready else pod.not_ready_since)
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """The Service in front of a HealthDemo's Pods, as the watch shows it."""
+
+    uid: str
+    name: str
+    owner_uid: str | None
+    cluster_ip: str | None
+
+
+def service_view(service: Mapping[str, Any]) -> ServiceView:
+    meta = service.get("metadata") or {}
+    return ServiceView(
+        uid=meta.get("uid", ""),
+        name=meta.get("name", ""),
+        owner_uid=owner_uid(meta),
+        cluster_ip=(service.get("spec") or {}).get("clusterIP") or None,
+    )
+
+
 def current_pod(pods: Sequence[PodView], replica: int = 0) -> PodView | None:
     """The live Pod of a replica: the newest one not being deleted. Replica 0 is the one the
     status tells first (phase, conditions): without it (scaled, replaced), the newest of any."""

@@ -73,7 +73,6 @@ JOURNAL_VOLUME = "journal"
 SIDECAR_JOURNAL_VOLUME = "sidecar-journal"  # each container keeps its own journal
 JOURNAL_DIR = "/var/run/healthdemo"
 TERMINATION_LOG = "/dev/termination-log"
-MAX_NAME = 253  # metadata.name of a Pod (DNS subdomain)
 
 # distribution/reference grammar, in short: [host[:port]/]path[:tag][@digest], path lowercase.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -134,16 +133,60 @@ def pod_name(healthdemo_name: str, replica: int = 0) -> str:
     return healthdemo_name + names.POD_SUFFIX + (f"-{replica}" if replica else "")
 
 
+def service_name(healthdemo_name: str) -> str:
+    return healthdemo_name + names.POD_SUFFIX
+
+
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def build_service(healthdemo: HealthDemo) -> dict[str, Any]:
+    """The Service in front of every Pod of the HealthDemo (its readiness decides which get
+    requests): owned by it, selecting its Pods by their owner's UID."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(healthdemo.name),
+            "namespace": healthdemo.namespace,
+            "labels": {
+                names.LABEL_NAME: names.APP_NAME,
+                names.LABEL_MANAGED_BY: names.COMPONENT,
+                names.LABEL_OWNER_UID: healthdemo.uid,
+            },
+            "ownerReferences": [_owner(healthdemo)],
+        },
+        "spec": {
+            "selector": {names.LABEL_OWNER_UID: healthdemo.uid},
+            "ports": [{"name": "http", "port": names.SERVICE_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def _owner(healthdemo: HealthDemo) -> dict[str, Any]:
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "name": healthdemo.name,
+        "uid": healthdemo.uid,
+        "controller": True,
+        # True would need update on healthdemos/finalizers where the
+        # OwnerReferencesPermissionEnforcement admission plugin runs.
+        "blockOwnerDeletion": False,
+    }
+
+
 def validate(healthdemo_name: str, spec: Mapping[str, Any]) -> list[str]:
     """What is wrong with a HealthDemo that the API server accepted; empty when it is fine.
     `spec` is effective (defaults filled in)."""
     problems = []
-    name = pod_name(healthdemo_name, int(spec.get("replicas") or 1) - 1)
-    if len(name) > MAX_NAME:
-        problems.append(
-            f"the Pod name {name[:40]}... would be {len(name)} characters, over the {MAX_NAME} "
-            "Kubernetes allows: use a HealthDemo name of at most "
-            f"{MAX_NAME - (len(name) - len(healthdemo_name))}"
+    service = service_name(healthdemo_name)
+    if not _DNS_LABEL.fullmatch(service):
+        problems.append(  # stricter than a Pod name's 253: it is the limit
+            f"the Service name {service[:40]}{'...' if len(service) > 40 else ''} is not a DNS "
+            "label (at most 63 lowercase letters, digits and '-', starting with a letter): use a "
+            f"HealthDemo name of at most {63 - len(names.POD_SUFFIX)} characters, without dots, "
+            "that starts with a letter"
         )
     image = str(spec.get("image", ""))
     if len(image) > 255 or not _IMAGE.fullmatch(image):
@@ -388,18 +431,7 @@ def build_pod(healthdemo: HealthDemo, replica: int = 0) -> dict[str, Any]:
                 names.ANNOTATION_GENERATION: str(healthdemo.generation),
                 names.ANNOTATION_OWNER_NAME: healthdemo.name,
             },
-            "ownerReferences": [
-                {
-                    "apiVersion": names.API_VERSION,
-                    "kind": names.KIND,
-                    "name": healthdemo.name,
-                    "uid": healthdemo.uid,
-                    "controller": True,
-                    # True would need update on healthdemos/finalizers where the
-                    # OwnerReferencesPermissionEnforcement admission plugin runs.
-                    "blockOwnerDeletion": False,
-                }
-            ],
+            "ownerReferences": [_owner(healthdemo)],
         },
         "spec": {
             "restartPolicy": spec["restartPolicy"],

@@ -37,6 +37,7 @@ class Tracked:
     failures: int = 0  # reconciles failed in a row: the retry back-off
     problem: Problem | None = None  # why there is no Pod: shown as phase Invalid
     squatted: bool = False  # a Pod that is not ours holds our Pod's name
+    service_taken: bool = False  # a Service that is not ours holds our Service's name
     closing: bool = False  # its namespace is being deleted: no Pod can be created any more
     # The generation whose Pod the API server would strip of a field its lesson needs, and
     # what it lacks: no Pod is created for it (a new generation is asked again).

@@ -173,11 +173,14 @@ def test_invalid_images(image: str, fragment: str) -> None:
     assert fragment in problem
 
 
-def test_name_too_long_for_a_pod() -> None:
-    (problem,) = podspec.validate("a" * 250, podspec.effective({"image": "flask-webapp"}))
-    assert "would be 257 characters, over the 253" in problem
-    assert "at most 246" in problem
-    assert podspec.validate("a" * 246, podspec.effective({"image": "flask-webapp"})) == []
+def test_a_name_the_service_cannot_have() -> None:
+    spec = podspec.effective({"image": "flask-webapp"})
+    (problem,) = podspec.validate("a" * 57, spec)
+    assert problem.startswith("the Service name aaaa")
+    assert "use a HealthDemo name of at most 56 characters, without dots" in problem
+    assert podspec.validate("a" * 56, spec) == []
+    (dotted,) = podspec.validate("demo.v1", spec)
+    assert "is not a DNS label" in dotted
 
 
 def test_probe_rules_the_schema_also_enforces() -> None:

@@ -91,12 +91,13 @@ def test_rejected_by_the_api_server(
     assert message in result.stderr, result.stderr
 
 
-def test_name_too_long_for_the_pod_is_rejected(installed: ControlPlane, namespace: str) -> None:
-    result = installed.kubectl(
-        "apply", "-f", "-", input=body(namespace, "a" * 250, {}), check=False
-    )
+@pytest.mark.parametrize("name", ["a" * 57, "demo.v1"])
+def test_a_name_the_service_cannot_have_is_rejected(
+    installed: ControlPlane, namespace: str, name: str
+) -> None:
+    result = installed.kubectl("apply", "-f", "-", input=body(namespace, name, {}), check=False)
     assert result.returncode != 0
-    assert "metadata.name may have at most 246 characters" in result.stderr
+    assert "metadata.name may have at most 56 characters" in result.stderr
 
 
 def test_missing_spec_means_all_defaults(
