@@ -29,9 +29,17 @@ from healthdemo_operator.observations import (
     pod_view,
     service_view,
 )
+from healthdemo_operator.traffic import pod as trafficpod
 
 PODS = Source(
-    "pods", "/api/v1/pods", {"labelSelector": f"{names.LABEL_MANAGED_BY}={names.COMPONENT}"}
+    "pods",
+    "/api/v1/pods",
+    {"labelSelector": f"{names.LABEL_MANAGED_BY}={names.COMPONENT},!{trafficpod.LABEL}"},
+)
+TRAFFIC_PODS = Source(
+    "traffic pods",
+    "/api/v1/pods",
+    {"labelSelector": f"{names.LABEL_MANAGED_BY}={names.COMPONENT},{trafficpod.LABEL}"},
 )
 CONTAINER_EVENTS = Source(
     "container events",
@@ -71,6 +79,11 @@ def our_service(body: Mapping[str, Any]) -> ServiceView | None:
     return view if view.owner_uid else None
 
 
+def our_client(body: Mapping[str, Any]) -> trafficpod.ClientView | None:
+    view = trafficpod.client_view(body)
+    return view if view.owner_uid else None
+
+
 def about_our_pod(body: Mapping[str, Any]) -> EventView | None:
     """The server sent only the kubelet's Events about Pods; the name says whether the Pod can
     be ours (an Event may arrive before its Pod does, so it is kept by the Pod's UID)."""
@@ -87,14 +100,20 @@ class Caches:
         on_pod: Callable[[PodView | None, PodView | None], None],
         on_event: Callable[[EventView], None],
         on_service: Callable[[ServiceView], None] = lambda service: None,
+        on_owner: Callable[[str], None] = lambda owner_uid: None,
     ) -> None:
+        self._on_owner = on_owner  # something of a HealthDemo's changed (its traffic client)
         self._on_pod, self._on_event, self._on_service = on_pod, on_event, on_service
         self.pods_by_owner: dict[str, dict[str, PodView]] = {}
         self.events_by_pod: dict[str, dict[str, EventView]] = {}
         self.services_by_owner: dict[str, ServiceView] = {}
+        self.clients_by_owner: dict[str, dict[str, trafficpod.ClientView]] = {}
         self.pods = Informer(PODS, session, parse=our_pod, on_change=self._pod_changed)
         self.services = Informer(
             SERVICES, session, parse=our_service, on_change=self._service_changed
+        )
+        self.clients = Informer(
+            TRAFFIC_PODS, session, parse=our_client, on_change=self._client_changed
         )
         self.event_informers = [
             Informer(source, session, parse=about_our_pod, on_change=self._event_changed)
@@ -103,7 +122,7 @@ class Caches:
 
     @property
     def informers(self) -> list[Informer[Any]]:
-        return [self.pods, self.services, *self.event_informers]
+        return [self.pods, self.services, self.clients, *self.event_informers]
 
     def synced(self) -> bool:
         return all(informer.synced.is_set() for informer in self.informers)
@@ -119,6 +138,11 @@ class Caches:
 
     def service_of(self, owner_uid: str) -> ServiceView | None:
         return self.services_by_owner.get(owner_uid)
+
+    def client_of(self, owner_uid: str) -> trafficpod.ClientView | None:
+        """The HealthDemo's traffic client: the live one if there is one."""
+        found = [c for c in self.clients_by_owner.get(owner_uid, {}).values()]
+        return min(found, key=lambda c: c.deleting, default=None)
 
     def owner_of(self, pod_uid: str) -> str | None:
         pod = self.pods.items.get(pod_uid)
@@ -145,6 +169,17 @@ class Caches:
         view = after or before
         if view is not None:
             self._on_service(view)
+
+    def _client_changed(
+        self, before: trafficpod.ClientView | None, after: trafficpod.ClientView | None
+    ) -> None:
+        if before is not None and before.owner_uid is not None:
+            self.clients_by_owner.get(before.owner_uid, {}).pop(before.uid, None)
+        if after is not None and after.owner_uid is not None:
+            self.clients_by_owner.setdefault(after.owner_uid, {})[after.uid] = after
+        view = after or before
+        if view is not None and view.owner_uid is not None:
+            self._on_owner(view.owner_uid)
 
     def _event_changed(self, before: EventView | None, after: EventView | None) -> None:
         if after is None:

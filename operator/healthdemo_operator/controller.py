@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from healthdemo_operator import lifecycle, memory, podspec
+from healthdemo_operator import lifecycle, memory, names, podspec
 from healthdemo_operator.apisession import ApiSession
 from healthdemo_operator.caches import Caches
 from healthdemo_operator.healthdemo import HealthDemo
@@ -41,6 +41,9 @@ from healthdemo_operator.status.phase import Problem
 from healthdemo_operator.status.record import record
 from healthdemo_operator.status.recording import Notice, Recording
 from healthdemo_operator.tracked import Baseline, Tracked
+from healthdemo_operator.traffic import pod as trafficpod
+from healthdemo_operator.traffic import reader as traffic_reader
+from healthdemo_operator.traffic.pod import ClientView
 from healthdemo_operator.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
 TAKEN_RECHECK_SECONDS = 10  # is the squatter gone?
 GOING_RECHECK_SECONDS = 5  # a safety net: the terminating Pod's deletion event brings us back
 AT_ONCE = 0.0
+TRAFFIC_READ_SECONDS = 2.0  # the traffic client's counts, read this often while it runs
 # Deleted HealthDemos remembered, so that their Pods' last events (garbage collection deletes
 # them after their owner) start no tracking: a bound, not a leak, for a churning cluster.
 DELETED_REMEMBERED = 10_000
@@ -81,6 +85,7 @@ class Controller:
             on_pod=self._pod_changed,
             on_event=self._event_changed,
             on_service=self._service_changed,
+            on_owner=self.enqueue,
         )
         self._kube_factory = kube_factory
         self._kube: Kube | None = None
@@ -289,6 +294,8 @@ class Controller:
         if acted:
             return again  # a Pod was created or deleted: its watch event brings us back
         await self._ensure_service(tracked, healthdemo)
+        client = await self._ensure_traffic(healthdemo)
+        reading = await asyncio.to_thread(traffic_reader.read, client) if client else None
         ready_seen = {uid: list(states) for uid, states in tracked.ready_seen.items()}
         recording = record(
             previous=baseline.status,
@@ -301,6 +308,7 @@ class Controller:
             counters=await self._counters(pods, baseline.ledger),
             ready_seen=ready_seen,
             backoffs={p.node_name: self.counters.policy(p.node_name) for p in pods if p.node_name},
+            traffic=reading,
             problem=tracked.problem,
             now=self.clock(),
         )
@@ -316,9 +324,12 @@ class Controller:
             del tracked.ready_seen[pod_uid][: len(recorded)]
             if not tracked.ready_seen[pod_uid]:
                 del tracked.ready_seen[pod_uid]
-        if recording.recheck_after is not None:
-            return recording.recheck_after
-        return TAKEN_RECHECK_SECONDS if tracked.squatted else again
+        later = recording.recheck_after
+        if later is None:
+            later = TAKEN_RECHECK_SECONDS if tracked.squatted else again
+        if client is not None:  # its counts move without any watch event
+            later = min(later or TRAFFIC_READ_SECONDS, TRAFFIC_READ_SECONDS)
+        return later
 
     def _observed(self, uid: str, tracked: Tracked) -> tuple[list[PodView], list[EventView]]:
         pods: dict[str, PodView] = dict(tracked.departed)
@@ -430,6 +441,34 @@ class Controller:
             return
         logger.info("%s/%s: created Service %s", healthdemo.namespace, healthdemo.name,
                     service["metadata"]["name"])  # fmt: skip
+
+    async def _ensure_traffic(self, healthdemo: HealthDemo) -> ClientView | None:
+        """The traffic client, as spec.traffic asks: made once the Service has its address,
+        made again when the spec changes it, deleted without spec.traffic. Returns the live
+        client whose counts to read (also the last reading of one being deleted)."""
+        client = self.caches.client_of(healthdemo.uid)
+        service = self.caches.service_of(healthdemo.uid)
+        wanted = "traffic" in healthdemo.spec and not healthdemo.problems
+        if client is not None and client.deleting:
+            return None
+        if not wanted or service is None or service.cluster_ip is None:
+            if client is not None:
+                await asyncio.to_thread(self.kube.delete_pod, healthdemo.namespace,
+                                        client.name, client.uid)  # fmt: skip
+                return client  # its last counts are read before it goes
+            return None
+        built = trafficpod.build(healthdemo, service.cluster_ip)
+        if client is None:
+            try:
+                await asyncio.to_thread(self.kube.create_pod, built)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            return None
+        if client.digest != built["metadata"]["annotations"][names.ANNOTATION_DIGEST]:
+            await asyncio.to_thread(self.kube.delete_pod, healthdemo.namespace, client.name,
+                                    client.uid)  # fmt: skip
+        return client
 
     async def _write(
         self, tracked: Tracked, baseline: Baseline, healthdemo: HealthDemo, recording: Recording

@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "restartPolicy": "Always",
     "replicas": 1,
 }
+# spec.traffic: a client sending this many requests a second through the Service (off without it).
+TRAFFIC_DEFAULTS: dict[str, Any] = {"ratePerSecond": 2.0, "timeoutSeconds": 1.0}
 # Kubernetes' own defaults for a probe's timing.
 TIMING_DEFAULTS: dict[str, Any] = {
     "initialDelaySeconds": 0,
@@ -95,6 +97,12 @@ def effective(spec: Mapping[str, Any] | None) -> dict[str, Any]:
         if given is None and name != "livenessProbe":
             continue
         result[name] = _effective_probe(name, given or {}, result["port"])
+    traffic = spec.get("traffic")
+    if traffic is not None:
+        result["traffic"] = {
+            **TRAFFIC_DEFAULTS,
+            **{k: v for k, v in traffic.items() if v is not None},
+        }
     sidecar = spec.get("sidecar")
     if sidecar is not None:
         result["sidecar"] = {
@@ -133,6 +141,19 @@ def pod_name(healthdemo_name: str, replica: int = 0) -> str:
     return healthdemo_name + names.POD_SUFFIX + (f"-{replica}" if replica else "")
 
 
+# Pod Security "restricted", for every Pod we build.
+POD_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_USER,
+    "runAsGroup": RUN_AS_USER,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
 def service_name(healthdemo_name: str) -> str:
     return healthdemo_name + names.POD_SUFFIX
 
@@ -154,7 +175,7 @@ def build_service(healthdemo: HealthDemo) -> dict[str, Any]:
                 names.LABEL_MANAGED_BY: names.COMPONENT,
                 names.LABEL_OWNER_UID: healthdemo.uid,
             },
-            "ownerReferences": [_owner(healthdemo)],
+            "ownerReferences": [owner(healthdemo)],
         },
         "spec": {
             "selector": {names.LABEL_OWNER_UID: healthdemo.uid},
@@ -163,7 +184,7 @@ def build_service(healthdemo: HealthDemo) -> dict[str, Any]:
     }
 
 
-def _owner(healthdemo: HealthDemo) -> dict[str, Any]:
+def owner(healthdemo: HealthDemo) -> dict[str, Any]:
     return {
         "apiVersion": names.API_VERSION,
         "kind": names.KIND,
@@ -338,10 +359,7 @@ def _webapp(
             for port_name, port in ports.items()
         ],
         "resources": resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": CONTAINER_SECURITY,
     }
 
 
@@ -431,18 +449,13 @@ def build_pod(healthdemo: HealthDemo, replica: int = 0) -> dict[str, Any]:
                 names.ANNOTATION_GENERATION: str(healthdemo.generation),
                 names.ANNOTATION_OWNER_NAME: healthdemo.name,
             },
-            "ownerReferences": [_owner(healthdemo)],
+            "ownerReferences": [owner(healthdemo)],
         },
         "spec": {
             "restartPolicy": spec["restartPolicy"],
             "automountServiceAccountToken": False,  # the webapp never calls the API
             "enableServiceLinks": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUN_AS_USER,
-                "runAsGroup": RUN_AS_USER,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": POD_SECURITY,
             **({"initContainers": [_sidecar(spec)]} if "sidecar" in spec else {}),
             "containers": [container],
             "volumes": [

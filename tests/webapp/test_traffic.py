@@ -33,11 +33,13 @@ RATE = 20  # the cap: enough requests in a second or two
 class Client:
     """A running `python -m webapp.traffic` process."""
 
-    def __init__(self, target: str, store: Path, rate: float = RATE) -> None:
+    def __init__(
+        self, target: str, store: Path, rate: float = RATE, extra: dict[str, str] | None = None
+    ) -> None:
         (self.port,) = free_ports(1)
         env = {**os.environ, "TRAFFIC_TARGET": target, "TRAFFIC_RATE": str(rate),
                "TRAFFIC_STATE": str(store), "HOST": "127.0.0.1",
-               "PORT": str(self.port)}  # fmt: skip
+               "PORT": str(self.port), **(extra or {})}  # fmt: skip
         self.proc = subprocess.Popen([sys.executable, "-m", "webapp.traffic"], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         eventually(self._answers, timeout=15, what="the traffic client's /counts")
@@ -201,3 +203,17 @@ def test_bad_settings_stop_it_at_start_with_the_variables_name(
         config.from_environ(env)
     settings = config.from_environ({"TRAFFIC_TARGET": "http://demo:80"})
     assert (settings.target, settings.rate) == (Target("demo", 80, "/work"), 2.0)
+
+
+def test_a_fixed_sample_stops_and_the_webapp_counts_every_one(
+    served: Served, tmp_path: Path, clients: list[Client]
+) -> None:
+    client = Client(
+        served.url + "/work", tmp_path / "counts.json", extra={"TRAFFIC_REQUESTS": "15"}
+    )
+    clients.append(client)
+    done = eventually(lambda: (c := client.counts())["sent"] == 15 and c, what="15 sent")
+    assert done["answers"]["ok"] == 15 and done["limit"] == 15
+    assert work_answered(served, "200") == 15  # every one reached the webapp, once
+    assert client.counts()["sent"] == 15  # and no more are sent
+    client.stop()

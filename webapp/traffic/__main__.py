@@ -17,7 +17,9 @@ def main() -> None:
         settings = config.from_environ()
     except ValueError as exc:
         sys.exit(f"traffic: {exc}")
-    traffic = Traffic(settings.target, settings.rate, settings.timeout, settings.store)
+    traffic = Traffic(
+        settings.target, settings.rate, settings.timeout, store=settings.store, limit=settings.limit
+    )
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:

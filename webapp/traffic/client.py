@@ -27,15 +27,18 @@ class Traffic:
         target: Target,
         rate: float,
         timeout: float,
+        *,
         store: Path | None = None,
         sender: Sender = send,
+        limit: int | None = None,
     ) -> None:
         self.target, self.rate, self.timeout, self.store = target, rate, timeout, store
-        self.sender = sender
+        self.sender, self.limit = sender, limit
         self._lock = threading.Lock()
         self.tally = self._load() or Tally(started=time.time())
         # Enough threads for every request that may still be waiting for its timeout.
         self._pool = ThreadPoolExecutor(max_workers=math.ceil(rate * timeout) + 2)
+        self._submitted = self.tally.sent  # a restart goes on counting towards `limit`
 
     def _load(self) -> Tally | None:
         """The tally a previous run of this container saved (its emptyDir outlives it)."""
@@ -51,7 +54,7 @@ class Traffic:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {**self.tally.to_json(), "target": f"{self.target.host}:{self.target.port}"
-                    f"{self.target.path}", "rate": self.rate}  # fmt: skip
+                    f"{self.target.path}", "rate": self.rate, "limit": self.limit}  # fmt: skip
 
     def save(self) -> None:
         if self.store is None:
@@ -70,14 +73,19 @@ class Traffic:
         """Until `stop` is set: send on schedule, save once a second, and save at the end."""
         period = 1.0 / self.rate
         next_send = next_save = time.monotonic()
+        if self.limit is not None and self._submitted >= self.limit:
+            next_send = math.inf
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 if now >= next_send:
                     self._pool.submit(self._one, time.time())
+                    self._submitted += 1
                     next_send += period
                     if next_send < now:  # fell behind (a stalled host): do not burst
                         next_send = now + period
+                    if self.limit is not None and self._submitted >= self.limit:
+                        next_send = math.inf  # the sample is sent: only save from now on
                 if now >= next_save:
                     self.save()
                     next_save = now + SAVE_EVERY_S

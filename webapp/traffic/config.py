@@ -11,6 +11,7 @@ from webapp.traffic.send import Target
 
 MAX_RATE = 20.0  # requests a second: a demo's traffic, never a load test
 PORT = 8080
+MAX_REQUESTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Settings:
     store: Path | None
     host: str
     port: int
+    limit: int | None = None  # stop sending after this many requests (None: never)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -48,4 +50,5 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         store=Path(store) if store else None,
         host=env.get("HOST", "0.0.0.0"),
         port=int(_number(env, "PORT", PORT, 0, 65535)),
+        limit=int(_number(env, "TRAFFIC_REQUESTS", 0, -1, MAX_REQUESTS)) or None,
     )

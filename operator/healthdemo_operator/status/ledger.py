@@ -17,6 +17,7 @@ from typing import Any
 
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView
+from healthdemo_operator.traffic.tally import Seen
 
 VERSION = 3
 MAX_GAPS = 10
@@ -225,6 +226,7 @@ class Ledger:
     events: dict[str, EventEntry] = field(default_factory=dict)
     episode: Episode | None = None
     gaps: list[Gap] = field(default_factory=list)
+    traffic: dict[str, Seen] = field(default_factory=dict)  # each traffic client Pod's last tally
 
     @classmethod
     def load(cls, raw: Mapping[str, Any] | None, live_events: Iterable[EventView]) -> Ledger:
@@ -251,7 +253,14 @@ class Ledger:
                     liveness.events += entry.count
                     liveness.counted += entry.count
         gaps = [Gap(g["reason"], g["message"], g.get("at")) for g in raw.get("gaps") or []]
-        return cls(pods=pods, events=events, episode=Episode.load(raw.get("episode")), gaps=gaps)
+        traffic = {uid: Seen.of(seen) for uid, seen in (raw.get("traffic") or {}).items()}
+        return cls(
+            pods=pods,
+            events=events,
+            episode=Episode.load(raw.get("episode")),
+            gaps=gaps,
+            traffic=traffic,
+        )
 
     def copy(self) -> Ledger:
         """A copy to count on: the original stays as written until the write succeeds."""
@@ -272,4 +281,5 @@ class Ledger:
             },
             "episode": self.episode.dump() if self.episode else None,
             "gaps": [{"reason": g.reason, "message": g.message, "at": g.at} for g in self.gaps],
+            "traffic": {uid: seen.dump() for uid, seen in self.traffic.items()},
         }

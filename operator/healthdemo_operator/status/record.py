@@ -55,6 +55,7 @@ from healthdemo_operator.status.probe_failures import Pace
 from healthdemo_operator.status.recording import Notice, Recording
 from healthdemo_operator.status.status import PodSummary, Status
 from healthdemo_operator.timestamps import format_time
+from healthdemo_operator.traffic import tally
 
 
 def record(
@@ -69,6 +70,7 @@ def record(
     ledger: Ledger | None = None,
     ready_seen: Mapping[str, Sequence[Readiness]] | None = None,
     backoffs: Mapping[str, backoff.Policy] | None = None,
+    traffic: tally.Reading | None = None,
     problem: Problem | None,
     now: datetime,
 ) -> Recording:
@@ -79,7 +81,8 @@ def record(
     counters by Pod UID (for Pods on a node); `ledger` the typed `previous["accounting"]` (parsed
     from it if not given), which this call updates; `ready_seen` the Ready states each Pod
     showed in the watch since the last write, oldest first (the newest is in `pods`);
-    `backoffs` each node's CrashLoopBackOff schedule (Kubernetes' defaults where not given).
+    `backoffs` each node's CrashLoopBackOff schedule (Kubernetes' defaults where not given);
+    `traffic` what the traffic client last counted (spec.traffic), if it could be asked.
     """
     counters = counters or {}
     status = Status.load({k: v for k, v in previous.items() if k != "accounting"})
@@ -107,6 +110,7 @@ def record(
     restarts.fill_reset_wait(status, pods)
     pod = current_pod(pods)
     restarts.fill_recovery(status, pods)
+    _count_traffic(status, ledger, spec, traffic, now=now)
     departures.settle_departed(pods, counters, ledger, now=now)
     departures.prune(pods, ledger, now=now)
     readiness.follow(pods, ready_seen or {}, ledger, status.service, now=now)
@@ -163,6 +167,29 @@ def record(
         elif phase == "Invalid" and problem is not None:
             notices.append(Notice("Warning", problem.reason, problem.message))
     return Recording(status=status.dump(), ledger=ledger, notices=notices, recheck_after=recheck)
+
+
+def _count_traffic(
+    status: Status,
+    ledger: Ledger,
+    spec: Mapping[str, Any],
+    reading: tally.Reading | None,
+    *,
+    now: datetime,
+) -> None:
+    asked = spec.get("traffic")
+    if asked is None and status.traffic is None:
+        return
+    if status.traffic is None:
+        status.traffic = tally.Traffic()
+    if asked is not None:
+        status.traffic.rate_per_second = float(asked["ratePerSecond"])
+    else:
+        status.traffic.rate_per_second, status.traffic.client = 0.0, None  # stopped: totals kept
+    if reading is not None:
+        gap = tally.count(status.traffic, ledger.traffic, reading)
+        if gap is not None:
+            ledger.add_gap("TrafficTallyReset", gap, format_time(now))
 
 
 def _summary(pod: PodView, status: Status) -> PodSummary:

@@ -14,6 +14,7 @@ from typing import Any
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import EventView
 from healthdemo_operator.status.ledger import Ledger
+from healthdemo_operator.traffic.tally import Traffic
 
 # Upper bounds (seconds) of the recovery histogram, status.recovery (served as the Prometheus
 # histogram healthdemo_recovery_seconds): from fast probes' few seconds to CrashLoopBackOff's
@@ -230,6 +231,7 @@ class Status:
     observed_generation: int | None = None
     expected: Mapping[str, Any] | None = None  # the probe math (expected.probe_math)
     conditions: list[Condition] = field(default_factory=list)
+    traffic: Traffic | None = None  # the traffic client's counts, once it has one
     other: dict[str, Any] = field(default_factory=dict)  # fields this operator does not know
 
     @classmethod
@@ -290,6 +292,7 @@ class Status:
             observed_generation=take("observedGeneration"),
             expected=take("expected"),
             conditions=[Condition.load(c) for c in take("conditions") or []],
+            traffic=Traffic.load(take("traffic")),
         )
         status.other = raw
         if not status.container_restarts and status.restarts:
@@ -323,6 +326,7 @@ class Status:
             "pods": [p.dump() for p in self.pods] or None,
             "observedGeneration": self.observed_generation,
             "expected": dict(self.expected) if self.expected is not None else None,
+            "traffic": self.traffic.dump() if self.traffic is not None else None,
         }
         raw.update({key: value for key, value in optional.items() if value is not None})
         raw["conditions"] = [c.dump() for c in self.conditions]
