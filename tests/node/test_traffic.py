@@ -1,0 +1,100 @@
+"""Traffic through the Service on the real node (kube-proxy's rules, the kubelet's probes, our
+images): the traffic client's answers, as the operator records them in status.traffic, against
+the webapp's own count of what it answered each Pod's caller (`webapp_work_requests_total`), and
+against the test's own client sending through the same Service."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from webapp.traffic.send import Target, send
+from webapp.traffic.tally import Tally
+
+from ..conftest import Scraped
+from .conftest import Cluster
+from .test_e2e import start_demo
+
+pytestmark = pytest.mark.node
+
+
+def answered(ip: str) -> int:
+    """What the webapp at `ip` says it answered the traffic client (ok and 5xx)."""
+    with urllib.request.urlopen(f"http://{ip}:5000/metrics", timeout=5) as response:
+        found = Scraped.parse(response.read().decode())
+    return sum(
+        int(found("webapp_work_requests_total", source="traffic", code=code) or 0)
+        for code in ("200", "500")
+    )
+
+
+def test_every_request_is_counted_once_and_the_webapps_agree(
+    deployed: Cluster, namespace: str
+) -> None:
+    sample = 60
+    demo = start_demo(deployed, namespace, "served", replicas=2,
+                      traffic={"ratePerSecond": 20, "requests": sample})  # fmt: skip
+    done = demo.until(
+        lambda s: (s.get("traffic") or {}).get("sent") == sample, f"{sample} requests counted",
+        timeout=90,
+    )  # fmt: skip
+    traffic = done["traffic"]
+    assert traffic["answers"]["ok"] == sample and traffic["lost"] == 0
+    # Each Pod's own count of the client's requests is the status's, Pod by Pod.
+    ips = {
+        name: deployed.get("pod", name, namespace)["status"]["podIP"]
+        for name in ("served-webapp", "served-webapp-1")
+    }
+    assert {name: answered(ip) for name, ip in ips.items()} == traffic["byPod"]
+    assert all(n > 0 for n in traffic["byPod"].values())  # the Service used both
+    conditions = {c["type"]: c for c in done["conditions"]}
+    assert conditions["CountsComplete"]["status"] == "True"
+
+
+def test_a_liveness_restart_without_readiness_costs_requests(
+    deployed: Cluster, namespace: str
+) -> None:
+    """One replica, no readiness probe: the Service keeps sending while the app fails (500s)
+    and while its container restarts (refused): the client's losses, and our own beside it."""
+    demo = start_demo(deployed, namespace, "alone", traffic={"ratePerSecond": 10})
+    demo.until(lambda s: (s.get("traffic") or {}).get("sent", 0) >= 20, "traffic flowing")
+    service = deployed.get("service", "alone-webapp", namespace)
+    ours = Tally(started=time.time())
+    stop = threading.Event()
+
+    def own_client() -> None:
+        target = Target(service["spec"]["clusterIP"], 80, "/work")
+        while not stop.wait(0.1):
+            at = time.time()
+            kind, pod = send(target, timeout=1.0)
+            ours.record(kind, pod, at)
+
+    thread = threading.Thread(target=own_client, daemon=True)
+    thread.start()
+    try:
+        time.sleep(2)
+        before = demo.status()["traffic"]
+        assert demo.call("/start-failing", method="POST")[0] == 200
+        demo.until(lambda s: s.get("restarts") == 1, "the liveness restart")
+        after = demo.until(
+            lambda s: s["history"][0].get("recoverySeconds") is not None
+            and s["traffic"]["answers"]["ok"] > before["answers"]["ok"] + 20,
+            "ready again and answering",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    lost = after["traffic"]["lost"] - before["traffic"]["lost"]
+    failed: dict[str, Any] = {
+        k: after["traffic"]["answers"][k] - before["traffic"]["answers"][k]
+        for k in ("5xx", "refused", "reset", "timeout")
+    }
+    # The client lost requests: 500s while the app failed its liveness probe, then no answer
+    # while the container restarted. Our own client through the same Service lost some too.
+    assert lost > 0 and failed["5xx"] > 0, failed
+    assert ours.answers["5xx"] > 0 and ours.failed > 0, ours.answers
+    assert ours.answers["ok"] > 0
