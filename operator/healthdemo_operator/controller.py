@@ -34,7 +34,13 @@ from healthdemo_operator.kubelet.probe_counters import PodCounters
 from healthdemo_operator.kubelet.reader import KubeletCounters
 from healthdemo_operator.lifecycle import Action, Outcome
 from healthdemo_operator.names import CONTAINER_NAME
-from healthdemo_operator.observations import EventView, PodView, ServiceView, readiness_of
+from healthdemo_operator.observations import (
+    EventView,
+    PodView,
+    ServiceView,
+    live_pods,
+    readiness_of,
+)
 from healthdemo_operator.settings import Settings
 from healthdemo_operator.status.ledger import Ledger
 from healthdemo_operator.status.phase import Problem
@@ -294,7 +300,7 @@ class Controller:
         if acted:
             return again  # a Pod was created or deleted: its watch event brings us back
         await self._ensure_service(tracked, healthdemo)
-        client = await self._ensure_traffic(healthdemo)
+        client = await self._ensure_traffic(healthdemo, pods)
         reading = await asyncio.to_thread(traffic_reader.read, client) if client else None
         ready_seen = {uid: list(states) for uid, states in tracked.ready_seen.items()}
         recording = record(
@@ -442,10 +448,13 @@ class Controller:
         logger.info("%s/%s: created Service %s", healthdemo.namespace, healthdemo.name,
                     service["metadata"]["name"])  # fmt: skip
 
-    async def _ensure_traffic(self, healthdemo: HealthDemo) -> ClientView | None:
-        """The traffic client, as spec.traffic asks: made once the Service has its address,
-        made again when the spec changes it, deleted without spec.traffic. Returns the live
-        client whose counts to read (also the last reading of one being deleted)."""
+    async def _ensure_traffic(
+        self, healthdemo: HealthDemo, pods: list[PodView]
+    ) -> ClientView | None:
+        """The traffic client, as spec.traffic asks: made once the Service has its address and
+        every replica is ready (traffic before that measures start-up, not the lesson), made
+        again when the spec changes it, deleted without spec.traffic. Returns the live client
+        whose counts to read (also the last reading of one being deleted)."""
         client = self.caches.client_of(healthdemo.uid)
         service = self.caches.service_of(healthdemo.uid)
         wanted = "traffic" in healthdemo.spec and not healthdemo.problems
@@ -459,6 +468,9 @@ class Controller:
             return None
         built = trafficpod.build(healthdemo, service.cluster_ip)
         if client is None:
+            ready = [p for p in live_pods(pods) if p.ready and p.replica < healthdemo.replicas]
+            if len(ready) < healthdemo.replicas:
+                return None  # a Pod's readiness change brings us back
             try:
                 await asyncio.to_thread(self.kube.create_pod, built)
             except ApiException as exc:

@@ -18,6 +18,7 @@ from webapp.traffic.tally import Tally
 from ..conftest import Scraped
 from .conftest import Cluster
 from .test_e2e import start_demo
+from .test_replicas import PATIENT
 
 pytestmark = pytest.mark.node
 
@@ -43,7 +44,10 @@ def test_every_request_is_counted_once_and_the_webapps_agree(
         timeout=90,
     )  # fmt: skip
     traffic = done["traffic"]
-    assert traffic["answers"]["ok"] == sample and traffic["lost"] == 0
+    answers = traffic["answers"]
+    assert sum(answers.values()) == sample and answers["5xx"] == 0
+    assert traffic["lost"] == sample - answers["ok"]
+    assert sum(traffic["byPod"].values()) == answers["ok"]
     # Each Pod's own count of the client's requests is the status's, Pod by Pod.
     ips = {
         name: deployed.get("pod", name, namespace)["status"]["podIP"]
@@ -60,7 +64,8 @@ def test_a_liveness_restart_without_readiness_costs_requests(
 ) -> None:
     """One replica, no readiness probe: the Service keeps sending while the app fails (500s)
     and while its container restarts (refused): the client's losses, and our own beside it."""
-    demo = start_demo(deployed, namespace, "alone", traffic={"ratePerSecond": 10})
+    demo = start_demo(deployed, namespace, "alone", traffic={"ratePerSecond": 10},
+                      livenessProbe=PATIENT)  # fmt: skip
     demo.until(lambda s: (s.get("traffic") or {}).get("sent", 0) >= 20, "traffic flowing")
     service = deployed.get("service", "alone-webapp", namespace)
     ours = Tally(started=time.time())
@@ -88,9 +93,9 @@ def test_a_liveness_restart_without_readiness_costs_requests(
     finally:
         stop.set()
         thread.join(timeout=5)
-    lost = after["traffic"]["lost"] - before["traffic"]["lost"]
+    lost = after["traffic"]["lost"] - before["lost"]
     failed: dict[str, Any] = {
-        k: after["traffic"]["answers"][k] - before["traffic"]["answers"][k]
+        k: after["traffic"]["answers"][k] - before["answers"][k]
         for k in ("5xx", "refused", "reset", "timeout")
     }
     # The client lost requests: 500s while the app failed its liveness probe, then no answer
