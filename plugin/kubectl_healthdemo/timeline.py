@@ -197,11 +197,17 @@ def history_rows(item: Mapping[str, Any]) -> list[Row]:
                 began + timedelta(seconds=recovery),
                 "ready",
                 "ready again",
-                f"{_seconds(recovery)} after {after} ({restart})",
+                f"{_seconds(recovery)} after {after} ({restart}){_lost(item)}",
                 measured=recovery,
             )
         )
     return rows
+
+
+def _lost(item: Mapping[str, Any]) -> str:
+    """With spec.traffic: what the episode cost the traffic client."""
+    lost = item.get("requestsLost")
+    return "" if lost is None else f"; requests lost meanwhile: {lost}"
 
 
 def _number(value: Any) -> float | None:

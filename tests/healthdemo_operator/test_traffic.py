@@ -12,8 +12,9 @@ from healthdemo_operator.caches import PODS, TRAFFIC_PODS, our_client, our_pod
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.observations import pod_view
 from healthdemo_operator.status.record import record
+from healthdemo_operator.status.status import Restart, Status
 from healthdemo_operator.traffic import pod as trafficpod
-from healthdemo_operator.traffic.tally import Reading
+from healthdemo_operator.traffic.tally import Reading, lost_between
 
 from .kubelet_data import pod
 from .test_podspec import healthdemo
@@ -103,3 +104,35 @@ def test_a_tally_that_went_backwards_is_counted_again_and_said() -> None:
     counted = {c["type"]: c for c in again["conditions"]}["CountsComplete"]
     assert counted["status"] == "False"
     assert "started its tally over (30 → 3 sent)" in counted["message"]
+
+
+def window(start: float, end: float, closed: float | None, **counts: int) -> dict[str, Any]:
+    return {"start": start, "end": end, "counts": counts, "closedAt": closed}
+
+
+def test_the_requests_an_episode_cost_are_its_windows() -> None:
+    windows = [
+        window(150, 151, 151.5, refused=2),  # long before: another story
+        window(200, 203, 203.4, **{"5xx": 6}),  # failing, then killed
+        window(203.5, 206, 206.2, refused=5, reset=1),  # restarting
+    ]
+    counts: dict[str, Any] = {"started": 100.0, "windows": windows}
+    assert lost_between(counts, began=200.2, recovered=206.0) == 12
+    assert lost_between(counts, began=300, recovered=305) == 0  # nothing failed then
+    still = {**counts, "windows": [*windows[:2], window(203.5, 206, None, refused=5)]}
+    assert lost_between(still, began=200.2, recovered=206.0) is None  # not over yet
+    assert lost_between({**counts, "started": 201.0}, began=200.2, recovered=206.0) is None
+
+
+def test_a_recovered_restart_gets_its_cost_in_requests() -> None:
+    began = NOW.timestamp() - 30
+    status = Status.load({})
+    since = datetime.fromtimestamp(began, UTC).isoformat()
+    status.history = [Restart(restart=1, pod_name="demo-webapp", reason="LivenessProbe",
+                              evidence="Journal", time=None, recovery_seconds=6.0,
+                              failing_since=since)]  # fmt: skip
+    counts = {"started": began - 60, "sent": 10, "answers": {"ok": 4, "5xx": 6}, "byPod": {},
+              "windows": [window(began + 0.5, began + 3, began + 6.5, **{"5xx": 6})]}  # fmt: skip
+    previous = status.dump()
+    done = run(previous, Reading("client-1", "demo-traffic", counts))
+    assert done["history"][0]["requestsLost"] == 6

@@ -103,3 +103,9 @@ def test_a_liveness_restart_without_readiness_costs_requests(
     assert lost > 0 and failed["5xx"] > 0, failed
     assert ours.answers["5xx"] > 0 and ours.failed > 0, ours.answers
     assert ours.answers["ok"] > 0
+    # The operator's word on what this restart cost: the client's failures from the first one
+    # to ready again; all of them are among what the client lost over the whole test.
+    told = demo.until(
+        lambda s: s["history"][0].get("requestsLost") is not None, "the restart's cost told"
+    )["history"][0]["requestsLost"]
+    assert 0 < told <= lost, (told, lost)

@@ -415,3 +415,14 @@ def test_a_restart_after_a_back_off_shows_its_wait_next_to_the_schedule() -> Non
     )
     first = {**crash, "restart": 1, "backOffSeconds": 0.4, "expectedBackOffSeconds": 0.0}
     assert [r.kind for r in timeline.history_rows(first)] == ["kill"]  # at once: no back-off
+
+
+def test_a_restart_says_what_it_cost_the_traffic() -> None:
+    item: dict[str, Any] = {
+        "restart": 1, "reason": "LivenessProbe", "time": "2026-11-30T10:00:30Z",
+        "failingSince": "2026-11-30T10:00:26Z", "recoverySeconds": 9.0, "requestsLost": 42,
+    }  # fmt: skip
+    ready = [row for row in timeline.history_rows(item) if row.kind == "ready"]
+    assert ready and ready[0].detail.endswith("; requests lost meanwhile: 42")
+    del item["requestsLost"]
+    assert "requests lost" not in timeline.history_rows(item)[-1].detail

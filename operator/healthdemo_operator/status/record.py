@@ -54,7 +54,7 @@ from healthdemo_operator.status.phase import Problem, phase_of
 from healthdemo_operator.status.probe_failures import Pace
 from healthdemo_operator.status.recording import Notice, Recording
 from healthdemo_operator.status.status import PodSummary, Status
-from healthdemo_operator.timestamps import format_time
+from healthdemo_operator.timestamps import format_time, parse_time
 from healthdemo_operator.traffic import tally
 
 
@@ -190,6 +190,24 @@ def _count_traffic(
         gap = tally.count(status.traffic, ledger.traffic, reading)
         if gap is not None:
             ledger.add_gap("TrafficTallyReset", gap, format_time(now))
+        if reading.counts is not None:
+            _requests_lost(status, reading.counts, now=now)
+
+
+def _requests_lost(status: Status, counts: Mapping[str, Any], *, now: datetime) -> None:
+    """Each recovered restart's cost in requests: the client's failure windows from its first
+    failure (or its end) to ready again. Told once the client has answered again after it."""
+    for item in status.history:
+        if item.requests_lost is not None or item.recovery_seconds is None:
+            continue
+        began = parse_time(item.failing_since) or parse_time(item.time)
+        if began is None:
+            continue
+        start = began.timestamp()
+        recovered = start + item.recovery_seconds
+        if now.timestamp() < recovered + tally.CLOCK_SLACK_S:
+            continue  # the client may not have tried since
+        item.requests_lost = tally.lost_between(counts, start, recovered)
 
 
 def _summary(pod: PodView, status: Status) -> PodSummary:

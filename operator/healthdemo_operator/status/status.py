@@ -73,6 +73,7 @@ class Restart:
     back_off_seconds: float | None = None
     expected_back_off_seconds: float | None = None
     container: str = CONTAINER_NAME  # which container restarted (items before sidecars: webapp)
+    requests_lost: int | None = None  # spec.traffic: requests that got no ok answer meanwhile
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> Restart:
@@ -93,6 +94,7 @@ class Restart:
             back_off_seconds=raw.get("backOffSeconds"),
             expected_back_off_seconds=raw.get("expectedBackOffSeconds"),
             container=str(raw.get("container") or CONTAINER_NAME),
+            requests_lost=raw.get("requestsLost"),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -115,6 +117,7 @@ class Restart:
             "backOffSeconds": self.back_off_seconds,
             "expectedBackOffSeconds": self.expected_back_off_seconds,
             "container": None if self.container == CONTAINER_NAME else self.container,
+            "requestsLost": self.requests_lost,
         }
         raw.update({key: value for key, value in optional.items() if value is not None})
         return raw
