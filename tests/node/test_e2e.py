@@ -124,14 +124,15 @@ def test_start_failing_is_healed_and_recorded(deployed: Cluster, namespace: str)
 
     # The table: Running again once no failure is fresh (the new container's first probe may
     # have been refused: Failing for 2 periods + a timeout), with every failure the kubelet saw.
-    def seed_row() -> list[str] | None:
-        table = deployed.kubectl("get", "healthdemos", "-n", namespace).stdout.splitlines()
-        row = next(line.split() for line in table if line.startswith("seed "))
-        return row if row[2] == "Running" else None
+    def seed_row() -> dict[str, str] | None:
+        header, *rows = deployed.kubectl("get", "healthdemos", "-n", namespace).stdout.splitlines()
+        cells = next(r.split() for r in rows if r.startswith("seed "))
+        row = dict(zip(header.split(), cells, strict=False))  # the columns this test reads
+        return row if row["PHASE"] == "Running" else None
 
     row = eventually(seed_row, 15, "the seed Running again in kubectl get healthdemos")
-    assert row[1:4] == ["seed-webapp", "Running", "1"]
-    assert int(row[4]) == kubelet_liveness_failures(demo)
+    assert (row["POD"], row["READY"], row["RESTARTS"]) == ("seed-webapp", "1/1", "1")
+    assert int(row["PROBE-FAILURES"]) == kubelet_liveness_failures(demo)
 
 
 def test_fail_next_below_the_threshold_does_not_restart(deployed: Cluster, namespace: str) -> None:
