@@ -11,6 +11,9 @@ export KUBE_VERSION
 # release, so that every run proves both ends; `make test ALSO_OLDEST=` leaves that out.
 ALSO_OLDEST ?= 1
 NODE_TESTS := tests/node tests/reliability/test_rbac_audit.py
+# On the oldest release, all of them but two whose outcome no release changes (the operator's own
+# crash safety, the kubelet stand-in's format): they alone took 2.5 of its 11 minutes.
+OLDEST_LEAVES_OUT := tests/node/test_crash_safety.py tests/node/test_kubelet_standin.py
 RELEASES := $(BIN)/python -m healthdemo_sandbox.releases
 
 .PHONY: sandbox test lint webapp kube-binaries images clean
@@ -48,9 +51,9 @@ test: lint kube-binaries
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@oldest=$$($(RELEASES) oldest); \
 	if [ -n "$(ALSO_OLDEST)" ] && [ "$$($(RELEASES) check "$(KUBE_VERSION)")" != "$$oldest" ]; then \
-	  echo "== the real-node tests and the RBAC audit on the oldest supported release, Kubernetes $$oldest"; \
+	  echo "== the real-node tests and the RBAC audit on the oldest supported release, Kubernetes $$oldest (all but $(OLDEST_LEAVES_OUT): no release changes them)"; \
 	  $(MAKE) --no-print-directory kube-binaries KUBE_VERSION=$$oldest && \
-	  KUBE_VERSION=$$oldest $(BIN)/pytest $(NODE_TESTS); \
+	  KUBE_VERSION=$$oldest $(BIN)/pytest $(NODE_TESTS) $(addprefix --ignore=,$(OLDEST_LEAVES_OUT)); \
 	fi
 
 # The whole demo on this machine (root): control plane, a real node, the operator, the sample.
