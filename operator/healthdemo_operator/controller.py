@@ -460,12 +460,14 @@ class Controller:
         wanted = "traffic" in healthdemo.spec and not healthdemo.problems
         if client is not None and client.deleting:
             return None
-        if not wanted or service is None or service.cluster_ip is None:
+        if not wanted:
             if client is not None:
                 await asyncio.to_thread(self.kube.delete_pod, healthdemo.namespace,
                                         client.name, client.uid)  # fmt: skip
                 return client  # its last counts are read before it goes
             return None
+        if service is None or service.cluster_ip is None:
+            return client  # the Service is being made (again): a running client keeps counting
         built = trafficpod.build(healthdemo, service.cluster_ip)
         if client is None:
             ready = [p for p in live_pods(pods) if p.ready and p.replica < healthdemo.replicas]
