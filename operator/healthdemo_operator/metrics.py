@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import Histogram, generate_latest
@@ -39,6 +39,7 @@ from prometheus_client.process_collector import ProcessCollector
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.status.causes import REASONS
 from healthdemo_operator.status.status import RECOVERY_BUCKETS, bucket_key
+from healthdemo_operator.traffic import tally
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,14 @@ class Collector(Protocol):
     def collect(self) -> Iterable[Metric]: ...
 
 
+def _answers(traffic: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """Every kind from the start (a first failure is then an increase from 0)."""
+    if not traffic:
+        return None
+    answers = traffic.get("answers") or {}
+    return {kind: int(answers.get(kind) or 0) for kind in (*tally.KINDS, *answers)}
+
+
 @dataclass(frozen=True)
 class Recorded:
     """One HealthDemo's cumulative numbers, copied from its status."""
@@ -72,6 +81,7 @@ class Recorded:
     recovery_buckets: tuple[int, ...]  # cumulative, one per RECOVERY_BUCKETS bound
     recovery_count: int
     recovery_sum: float
+    traffic: dict[str, int] | None = None  # spec.traffic: the client's answers by kind
 
     @classmethod
     def of(cls, healthdemo: HealthDemo) -> Recorded:
@@ -91,6 +101,7 @@ class Recorded:
             recovery_buckets=tuple(int(buckets.get(bucket_key(b)) or 0) for b in RECOVERY_BUCKETS),
             recovery_count=int(recovery.get("count") or 0),
             recovery_sum=float(recovery.get("sumSeconds") or 0),
+            traffic=_answers(status.get("traffic")),
         )
 
 
@@ -122,6 +133,12 @@ class Scrape:
             f"was ready (status.recovery, history[].recoverySeconds); {KEPT}.",
             labels=labels,
         )
+        traffic = CounterMetricFamily(
+            "healthdemo_traffic_requests",
+            "Requests the traffic client sent through the HealthDemo's Service, by how each "
+            f"ended: ok, 5xx, refused, reset, timeout, other (status.traffic.answers); {KEPT}.",
+            labels=[*labels, "answer"],
+        )
         bounds = [repr(float(b)) for b in RECOVERY_BUCKETS]  # le="2.5", as Go prints it
         for healthdemo in self.healthdemos:
             demo = Recorded.of(healthdemo)
@@ -130,12 +147,14 @@ class Scrape:
                 restarts.add_metric([*names, reason], count)
             for probe, count in demo.probe_failures.items():
                 failures.add_metric([*names, probe], count)
+            for answer, count in (demo.traffic or {}).items():
+                traffic.add_metric([*names, answer], count)
             recovery.add_metric(
                 names,
                 [*zip(bounds, demo.recovery_buckets, strict=True), ("+Inf", demo.recovery_count)],
                 demo.recovery_sum,
             )
-        yield from (restarts, failures, recovery)
+        yield from (restarts, failures, recovery, traffic)
         yield CounterMetricFamily(
             "healthdemo_operator_reconcile_errors",
             f"Reconciles that failed and were retried; {THIS_PROCESS}.",

@@ -186,3 +186,18 @@ def test_served_over_http_in_the_format_the_scraper_asks_for() -> None:
         await (await metrics.serve(port, empty)).cleanup()
 
     asyncio.run(scenario())
+
+
+def test_the_traffic_counters_are_the_clients_answers_by_kind() -> None:
+    traffic = {"ratePerSecond": 5, "sent": 40, "lost": 7,
+               "answers": {"ok": 33, "5xx": 4, "refused": 3}, "byPod": {"a": 37}}  # fmt: skip
+    scraped = scrape(index(body("served", {**CRASHY, "traffic": traffic}), body("quiet", CRASHY)))
+    served = {"namespace": "shop", "healthdemo": "served"}
+    found = {
+        s["answer"]: scraped("healthdemo_traffic_requests_total", **s)
+        for s in scraped.series("healthdemo_traffic_requests_total")
+    }
+    assert found == {"ok": 33, "5xx": 4, "refused": 3, "reset": 0, "timeout": 0, "other": 0}
+    assert all(s["healthdemo"] == "served" for s in scraped.series(
+        "healthdemo_traffic_requests_total"))  # fmt: skip
+    assert scraped("healthdemo_traffic_requests_total", **served, answer="ok") == 33
