@@ -39,6 +39,7 @@ class Args(NamedTuple):
     version: bool = False
     keep: bool = False  # lesson: leave its HealthDemo running
     container: str = "webapp"  # break, heal: the webapp or its sidecar
+    replica: int = 0  # break, heal: which of spec.replicas Pods (0: <name>-webapp)
 
 
 def _flags(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
@@ -65,12 +66,19 @@ def parser() -> Parser:
             sub.add_argument("--how", default=DEFAULT_HOW, type=parse_how)
         if command in ("break", "heal"):
             sub.add_argument("--container", default="webapp", choices=CONTAINERS)
+            sub.add_argument("--replica", default=0, type=_replica, metavar="N")
         if command == "lesson":
             sub.add_argument("--keep", action="store_true")
     return top
 
 
 NAMELESS = ("lessons",)
+
+
+def _replica(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--replica takes a number (0 is <name>-webapp): {text!r}")
+    return int(text)
 
 
 def parse(argv: Sequence[str]) -> Args:
@@ -95,6 +103,7 @@ def parse(argv: Sequence[str]) -> Args:
         version=bool(found.version),
         keep=bool(getattr(found, "keep", False)),
         container=str(getattr(found, "container", "webapp")),
+        replica=int(getattr(found, "replica", 0)),
     )
 
 
@@ -117,10 +126,11 @@ def run(args: Args) -> int:
             raise UsageError(f"no lesson {args.name!r}: kubectl healthdemo lessons lists them")
     api = connect(args.kubeconfig, args.context, args.namespace)
     if args.command == "break":
-        sys.stdout.write(commands.break_it(api, args.name, args.fault, args.container) + "\n")
+        said = commands.break_it(api, args.name, args.fault, args.container, args.replica)
+        sys.stdout.write(said + "\n")
         return 0
     if args.command == "heal":
-        sys.stdout.write(commands.heal(api, args.name, args.container) + "\n")
+        sys.stdout.write(commands.heal(api, args.name, args.container, args.replica) + "\n")
         return 0
     from rich.console import Console  # noqa: PLC0415 - drawing: only timeline and watch
 

@@ -64,16 +64,21 @@ def _no_pod_reason(healthdemo: Mapping[str, Any]) -> str:
     return f"phase {phase}" + (f": {message}" if message else "")
 
 
-def find_target(api: Api, name: str, container: str = "webapp") -> Target:
-    """The HealthDemo's running Pod; NoPod while there is none to talk to."""
+def find_target(api: Api, name: str, container: str = "webapp", replica: int = 0) -> Target:
+    """The HealthDemo's running Pod (of replica `replica`); NoPod while there is none."""
     healthdemo = load_healthdemo(api, name)
     spec = healthdemo.get("spec") or {}
+    replicas = int(spec.get("replicas") or 1)
+    if replica >= replicas:
+        raise NoPod(
+            f'HealthDemo "{name}" has {replicas} replica(s): --replica is 0 to {replicas - 1}'
+        )
     if container == SIDECAR and spec.get("sidecar") is None:
         raise NoSidecar(
             f'HealthDemo "{name}" has no sidecar: give it spec.sidecar (the sidecar lesson: '
             "kubectl healthdemo lesson sidecar)"
         )
-    pod_of = pod_name(healthdemo)
+    pod_of = pod_name(healthdemo) if replica == 0 else f"{name}{POD_SUFFIX}-{replica}"
     pod = api.pod(pod_of)
     if pod is None:
         raise NoPod(f'HealthDemo "{name}" has no Pod yet ({_no_pod_reason(healthdemo)})')
@@ -117,9 +122,11 @@ def _body(answer: Answer) -> str:
     return json.dumps(answer.body, separators=(",", ":")) if isinstance(answer.body, dict) else ""
 
 
-def break_it(api: Api, name: str, fault: faults.Fault, container: str = "webapp") -> str:
+def break_it(
+    api: Api, name: str, fault: faults.Fault, container: str = "webapp", replica: int = 0
+) -> str:
     """What `break` prints: the webapp's answer and what the kubelet should do now."""
-    target = find_target(api, name, container)
+    target = find_target(api, name, container, replica)
     answer = post(api, target, fault)
     status = target.healthdemo.get("status") or {}
     spec = target.healthdemo.get("spec") or {}
@@ -135,9 +142,9 @@ def break_it(api: Api, name: str, fault: faults.Fault, container: str = "webapp"
     )
 
 
-def heal(api: Api, name: str, container: str = "webapp") -> str:
+def heal(api: Api, name: str, container: str = "webapp", replica: int = 0) -> str:
     """Liveness healthy again (also ends fail-next and hang) and readiness back on."""
-    target = find_target(api, name, container)
+    target = find_target(api, name, container, replica)
     for fault in faults.HEAL:
         post(api, target, fault)
     return f"{target.pod}: healed (POST /stop-failing, POST /readyz/enable): liveness ok, ready"

@@ -31,7 +31,7 @@ Usage:
   kubectl healthdemo COMMAND NAME [flags]
 
 Commands:
-  break NAME [--how HOW] [--container sidecar]
+  break NAME [--how HOW] [--container sidecar] [--replica N]
                           break its webapp (or its sidecar), through the API server's Pod proxy
   heal NAME               heal it: liveness ok again (ends fail-next and hang), readiness on
   timeline NAME           its story: probe failures, kill, restart, ready again,
@@ -69,10 +69,11 @@ POST /api/v1/namespaces/NS/pods/POD:PORT/proxy/<switch>. Then says what the kube
 by the HealthDemo's probe math.
 
 Usage:
-  kubectl healthdemo break NAME [--how HOW] [--container sidecar] [flags]
+  kubectl healthdemo break NAME [--how HOW] [--container sidecar] [--replica N] [flags]
 
 {HOWS}
 --container sidecar breaks the HealthDemo's sidecar (spec.sidecar, port 5100) instead.
+--replica N breaks Pod N of spec.replicas (<name>-webapp-N; 0, the default, is <name>-webapp).
 
 {FLAGS}
 Needs: get healthdemos, get pods, create pods/proxy.
@@ -82,7 +83,7 @@ Heal a HealthDemo's webapp without a restart: POST /stop-failing (also ends fail
 hang) and POST /readyz/enable, through the API server's Pod proxy.
 
 Usage:
-  kubectl healthdemo heal NAME [--container sidecar] [flags]
+  kubectl healthdemo heal NAME [--container sidecar] [--replica N] [flags]
 
 {FLAGS}
 Needs: get healthdemos, get pods, create pods/proxy.

@@ -208,3 +208,11 @@ def test_break_and_heal_reach_the_sidecar_only_when_asked() -> None:
     assert cli.parse(["heal", "demo", "--container", "sidecar"]).container == "sidecar"
     with pytest.raises(UsageError, match="invalid choice"):
         cli.parse(["break", "demo", "--container", "db"])
+
+
+def test_break_and_heal_reach_a_replica_when_asked() -> None:
+    assert cli.parse(["break", "demo"]).replica == 0
+    assert cli.parse(["break", "demo", "--replica", "2"]).replica == 2
+    assert cli.parse(["heal", "demo", "--replica", "1"]).replica == 1
+    with pytest.raises(UsageError, match="--replica takes a number"):
+        cli.parse(["break", "demo", "--replica", "first"])

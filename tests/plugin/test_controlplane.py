@@ -276,6 +276,20 @@ def test_a_pod_not_running_yet(
     assert result.stderr.startswith("error: Pod demo-webapp is not running yet (phase Pending")
 
 
+def test_a_replica_is_reached_by_its_number(
+    operator: LocalOperator, installed: ControlPlane, namespace: str, admin: Path
+) -> None:
+    apply(installed, sample(namespace, replicas=2))
+    core = client.CoreV1Api(installed.api_client())
+    eventually(lambda: read_pod(core, namespace, "demo-webapp-1"), what="replica 1's Pod")
+    result = run_plugin("break", "demo", "--replica", "1", "-n", namespace, kubeconfig=admin)
+    assert result.returncode == 1  # its Pod, not replica 0's: not running (no kubelet here)
+    assert result.stderr.startswith("error: Pod demo-webapp-1 is not running yet")
+    beyond = run_plugin("heal", "demo", "--replica", "2", "-n", namespace, kubeconfig=admin)
+    assert beyond.returncode == 1
+    assert beyond.stderr == 'error: HealthDemo "demo" has 2 replica(s): --replica is 0 to 1\n'
+
+
 HEALTHDEMOS = {"apiGroups": ["demo.example.com"], "resources": ["healthdemos"]}
 PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}
 EVENTS = {"apiGroups": [""], "resources": ["events"]}
