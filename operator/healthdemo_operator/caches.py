@@ -141,7 +141,7 @@ class Caches:
 
     def client_of(self, owner_uid: str) -> trafficpod.ClientView | None:
         """The HealthDemo's traffic client: the live one if there is one."""
-        found = [c for c in self.clients_by_owner.get(owner_uid, {}).values()]
+        found = self.clients_by_owner.get(owner_uid, {}).values()
         return min(found, key=lambda c: c.deleting, default=None)
 
     def owner_of(self, pod_uid: str) -> str | None:

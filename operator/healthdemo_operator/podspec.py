@@ -475,7 +475,11 @@ def build_pod(healthdemo: HealthDemo, replica: int = 0) -> dict[str, Any]:
 
 def digest(pod: Mapping[str, Any]) -> str:
     """A digest of the Pod's whole spec, resources included."""
-    text = json.dumps(pod["spec"], sort_keys=True, separators=(",", ":"))
+    return _digest_of(pod["spec"])
+
+
+def _digest_of(spec: Mapping[str, Any]) -> str:
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -486,8 +490,7 @@ def shape(pod: Mapping[str, Any]) -> str:
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
             container.pop("resources", None)
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _digest_of(spec)
 
 
 def resize_patch(pod: Mapping[str, Any]) -> dict[str, Any]:
