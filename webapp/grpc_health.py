@@ -37,7 +37,7 @@ class GrpcHealth(health.HealthServicer):  # type: ignore[misc]  # grpcio ships n
         if service in SERVICES:
             probe = service or "liveness"
             with self.app.app_context():
-                failed = self._failed(probe, kubelet=kubelet)
+                failed = self._failed(probe, kubelet=kubelet, waited=self._waited(context))
             metrics: Metrics = self.app.extensions["metrics"]
             result = "failure" if failed else "success"
             metrics.probe_requests.labels(probe, result, "kubelet" if kubelet else "other").inc()
@@ -59,10 +59,21 @@ class GrpcHealth(health.HealthServicer):  # type: ignore[misc]  # grpcio ships n
         )
         return Status(status=status)
 
-    def _failed(self, probe: str, *, kubelet: bool) -> bool:
+    def _waited(self, context: grpc.ServicerContext) -> float:
+        """How long ago the caller started this call. The kubelet sets the deadline to its start
+        plus timeoutSeconds before it even connects, so a connect or a queue that took most of
+        the timeout shows here; without this the first failed answer could be dated up to a
+        timeout late and the probe math's 'first failure to kill' measured short."""
+        remaining = context.time_remaining()
+        timeout = float(self.app.config["LIVENESS_TIMEOUT_SECONDS"])
+        if remaining is None:
+            return 0.0
+        return min(max(timeout - remaining, 0.0), timeout)
+
+    def _failed(self, probe: str, *, kubelet: bool, waited: float) -> bool:
         state: HealthState = self.app.extensions["health_state"]
         if probe == "liveness":
-            decided = decide_liveness(kubelet=kubelet)
+            decided = decide_liveness(kubelet=kubelet, waited=waited)
             if decided.delay > 0:
                 time.sleep(decided.delay)
             return decided.failed

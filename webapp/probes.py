@@ -94,11 +94,13 @@ class LivenessAnswer:
     failed: bool  # as the kubelet sees it: a late success is a failure
 
 
-def decide_liveness(*, kubelet: bool) -> LivenessAnswer:
+def decide_liveness(*, kubelet: bool, waited: float = 0.0) -> LivenessAnswer:
     """One liveness check, whatever the probe kind asked: decided when it arrives, so a kill
-    during a hang still finds it in the journal."""
+    during a hang still finds it in the journal. `waited`: how long the probe had already been
+    under way when it reached this handler (a slow connect, a busy server); the journal dates
+    the answer from the kubelet's start, the moment its probe math counts from."""
     state = health_state()
-    arrived = time.time()
+    arrived = time.time() - waited
     delay = state.hang_seconds()
     verdict = state.check_liveness()
     # The kubelet gives up after timeoutSeconds: for it, a late 200 is a failure.

@@ -23,13 +23,16 @@ def tcp_open(port: int) -> bool:
         return False
 
 
-def grpc_status(served: Served, service: str, user_agent: str | None = None) -> int:
-    """Health/Check; `user_agent` as the kubelet's gRPC prober sets it (kube-probe/<version>)."""
+def grpc_status(
+    served: Served, service: str, user_agent: str | None = None, deadline: float = 5
+) -> int:
+    """Health/Check; `user_agent` as the kubelet's gRPC prober sets it (kube-probe/<version>);
+    `deadline` in seconds from now, as the kubelet sets it (its start plus timeoutSeconds)."""
     options = [("grpc.primary_user_agent", user_agent)] if user_agent else []
     address = f"127.0.0.1:{served.ports['GRPC_PORT']}"
     with grpc.insecure_channel(address, options=options) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=deadline)
         return int(reply.status)
 
 

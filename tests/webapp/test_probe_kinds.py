@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +60,25 @@ def test_readiness_fail_next_fails_exactly_n_checks(served: Served) -> None:
 
 def test_unknown_grpc_service_is_reported_unknown(served: Served) -> None:
     assert grpc_status(served, "database") == Status.SERVICE_UNKNOWN
+
+
+def test_a_grpc_liveness_failure_is_dated_when_the_kubelet_began_its_probe(
+    served_with: Callable[[dict[str, str]], Served], tmp_path: Path
+) -> None:
+    """The kubelet sets its call's deadline (start + timeoutSeconds) before it connects: a call
+    arriving with 1 s of a 4 s timeout left was begun 3 s earlier, and the probe math counts
+    from then, not from when a slow connect or a busy server let it in."""
+    served = served_with(
+        {"WEBAPP_JOURNAL_DIR": str(tmp_path), "WEBAPP_LIVENESS_TIMEOUT_SECONDS": "4"}
+    )
+    served.call("/start-failing", method="POST")
+    sent = time.time()
+    assert grpc_status(served, "liveness", "kube-probe/1.37", deadline=1) == Status.NOT_SERVING
+    served.proc.send_signal(signal.SIGTERM)
+    served.proc.wait(timeout=10)
+    (ended,) = json.loads((tmp_path / "journal.json").read_text())["exits"]
+    since = datetime.fromisoformat(ended["since"].replace("Z", "+00:00")).timestamp()
+    assert sent - 3 - 0.5 <= since <= sent - 3 + 0.5, (since - sent, ended)
 
 
 @pytest.fixture
