@@ -64,7 +64,7 @@ class GrpcHealth(health.HealthServicer):  # type: ignore[misc]  # grpcio ships n
         plus timeoutSeconds before it even connects, so a connect or a queue that took most of
         the timeout shows here; without this the first failed answer could be dated up to a
         timeout late and the probe math's 'first failure to kill' measured short."""
-        remaining = context.time_remaining()
+        remaining: float | None = context.time_remaining()
         timeout = float(self.app.config["LIVENESS_TIMEOUT_SECONDS"])
         if remaining is None:
             return 0.0
