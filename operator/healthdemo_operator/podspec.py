@@ -428,6 +428,8 @@ def build_pod(healthdemo: HealthDemo, replica: int = 0) -> dict[str, Any]:
             {"resourceName": p["resourceName"], "restartPolicy": p["restartPolicy"]}
             for p in spec["resizePolicy"]
         ]
+    if spec.get("preStopSleepSeconds"):
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": spec["preStopSleepSeconds"]}}}
     rules = spec.get("restartPolicyRules")
     if rules:
         # Kubernetes wants the container's own policy set wherever it has rules.

@@ -14,4 +14,8 @@ def parse_time(value: str | None) -> datetime | None:
 def format_time(value: datetime | None) -> str | None:
     if value is None:
         return None
+    return stamp(value)
+
+
+def stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -330,3 +330,11 @@ def test_resize_policy_and_the_pods_shape() -> None:
     never = podspec.effective({"resizePolicy": policy, "restartPolicy": "Never"})
     (problem,) = podspec.validate("demo", never)
     assert "spec.resizePolicy RestartContainer (memory) needs a restartPolicy other than" in problem
+
+
+def test_a_prestop_sleep_is_the_webapps_lifecycle_and_part_of_the_pods_shape() -> None:
+    assert "lifecycle" not in container(build())
+    slept = build({"preStopSleepSeconds": 5})
+    assert container(slept)["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    # Kubernetes cannot change a running Pod's lifecycle: a new sleep is a new Pod.
+    assert podspec.digest(slept) != podspec.digest(build())

@@ -14,7 +14,8 @@ from healthdemo_operator.observations import pod_view
 from healthdemo_operator.status.record import record
 from healthdemo_operator.status.status import Restart, Status
 from healthdemo_operator.traffic import pod as trafficpod
-from healthdemo_operator.traffic.tally import Reading, lost_between
+from healthdemo_operator.traffic.tally import Reading
+from healthdemo_operator.traffic.windows import lost_between
 
 from .kubelet_data import pod
 from .test_podspec import healthdemo
@@ -136,3 +137,115 @@ def test_a_recovered_restart_gets_its_cost_in_requests() -> None:
     previous = status.dump()
     done = run(previous, Reading("client-1", "demo-traffic", counts))
     assert done["history"][0]["requestsLost"] == 6
+
+
+def two_replicas(*pods: dict[str, Any], previous: dict[str, Any] | None, reading: Reading,
+                 now: datetime) -> dict[str, Any]:  # fmt: skip
+    return record(
+        previous=previous or {},
+        spec=podspec.effective({**SPEC, "replicas": 2}),
+        generation=1,
+        pod_name="demo-webapp",
+        pods=[pod_view(p) for p in pods],
+        events=[],
+        traffic=reading,
+        problem=None,
+        now=now,
+    ).status
+
+
+def replica(n: int, uid: str, **kwargs: Any) -> dict[str, Any]:
+    raw = pod(uid=uid, name=podspec.pod_name("demo", n), container_id=f"containerd://{uid}",
+              **kwargs)  # fmt: skip
+    raw["metadata"]["labels"]["demo.example.com/replica"] = str(n)
+    return raw
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(NOW.timestamp() + seconds, UTC)
+
+
+def stamp(seconds: int) -> str:
+    return at(seconds).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_spell_out_of_service_gets_its_cost_in_requests() -> None:
+    """Readiness took replica 0 out for 4 s; the client's windows then say what it cost."""
+    base = NOW.timestamp()
+    lost = {"started": base - 100, "sent": 50, "answers": {"ok": 42, "refused": 8}, "byPod": {},
+            "windows": [window(base + 10.2, base + 13.9, base + 14.1, refused=8)]}  # fmt: skip
+    reading = Reading("client-1", "demo-traffic", lost)
+    ready = two_replicas(replica(0, "a"), replica(1, "b"), previous=None, reading=reading,
+                         now=at(5))  # fmt: skip
+    out = two_replicas(replica(0, "a", ready=False, ready_since=stamp(10)), replica(1, "b"),
+                       previous=ready, reading=reading, now=at(12))  # fmt: skip
+    assert "episodes" not in out["traffic"]  # not over yet
+    back = two_replicas(replica(0, "a", ready_since=stamp(14)), replica(1, "b"),
+                        previous=out, reading=reading, now=at(15))  # fmt: skip
+    (episode,) = back["traffic"]["episodes"]
+    assert episode == {"kind": "OutOfService", "pod": "demo-webapp", "podUID": "a", "replica": 0,
+                       "start": stamp(10), "end": stamp(14), "seconds": 4.0}  # fmt: skip
+    # Told once the client has had time to answer after it: its windows then.
+    told = two_replicas(replica(0, "a", ready_since=stamp(14)), replica(1, "b"),
+                        previous=back, reading=reading, now=at(17))  # fmt: skip
+    assert told["traffic"]["episodes"][0]["requestsLost"] == 8
+    # Counted once: the next readings leave it as it is.
+    again = two_replicas(replica(0, "a", ready_since=stamp(14)), replica(1, "b"),
+                         previous=told, reading=reading, now=at(40))  # fmt: skip
+    assert again["traffic"]["episodes"] == told["traffic"]["episodes"]
+
+
+def test_a_spell_during_a_restart_is_the_restarts() -> None:
+    """A restart takes its Pod out of service too; its history item counts that loss, so the
+    spell is no episode of its own (the loss is never counted twice)."""
+    reading = Reading("client-1", "demo-traffic", counts(10, 10))
+    status = Status.load(two_replicas(replica(0, "a"), replica(1, "b"), previous=None,
+                                      reading=reading, now=at(5)))  # fmt: skip
+    status.history = [Restart(restart=1, pod_name="demo-webapp", reason="Crash",
+                              evidence="Runtime", time=stamp(10))]  # fmt: skip
+    out = two_replicas(replica(0, "a", ready=False, ready_since=stamp(10)), replica(1, "b"),
+                       previous=status.dump(), reading=reading, now=at(12))  # fmt: skip
+    back = two_replicas(replica(0, "a", ready_since=stamp(13)), replica(1, "b"),
+                        previous=out, reading=reading, now=at(20))  # fmt: skip
+    assert back["readiness"]["outOfService"] == 1
+    assert "episodes" not in back["traffic"]
+
+
+def test_a_deleted_pod_costs_the_requests_until_its_successor_is_ready() -> None:
+    base = NOW.timestamp()
+    lost = {"started": base - 100, "sent": 90, "answers": {"ok": 87, "refused": 3}, "byPod": {},
+            "windows": [window(base + 10.5, base + 10.8, base + 10.9, refused=3)]}  # fmt: skip
+    reading = Reading("client-1", "demo-traffic", lost)
+    first = two_replicas(replica(0, "a"), replica(1, "b"), previous=None, reading=reading,
+                         now=at(5))  # fmt: skip
+    deleting = replica(0, "a", deleting=True)
+    deleting["metadata"]["deletionTimestamp"] = stamp(40)
+    deleting["metadata"]["deletionGracePeriodSeconds"] = 30
+    going = two_replicas(deleting, replica(1, "b"), previous=first, reading=reading, now=at(11))
+    (episode,) = going["traffic"]["episodes"]
+    assert (episode["kind"], episode["start"], "end" in episode) == ("PodDeleted", stamp(10), False)
+    # Its successor (same replica, another Pod) is created, and not ready yet: still going on.
+    successor = replica(0, "c", ready=False, ready_since=stamp(18))
+    waiting = two_replicas(successor, replica(1, "b"), previous=going, reading=reading, now=at(19))
+    assert "end" not in waiting["traffic"]["episodes"][0]
+    ready = replica(0, "c", ready_since=stamp(21))
+    done = two_replicas(ready, replica(1, "b"), previous=waiting, reading=reading, now=at(24))
+    (episode,) = done["traffic"]["episodes"]
+    assert (episode["end"], episode["seconds"], episode["requestsLost"]) == (stamp(21), 11.0, 3)
+
+
+def test_a_pod_removed_for_fewer_replicas_ends_its_episode_when_it_is_gone() -> None:
+    reading = Reading("client-1", "demo-traffic", {**counts(10, 10), "started": 0.0})
+    spec = podspec.effective({**SPEC, "replicas": 1})
+    leaving = replica(1, "b", deleting=True)
+
+    def once(pods: list[dict[str, Any]], previous: dict[str, Any], now: datetime) -> Any:
+        return record(previous=previous, spec=spec, generation=2, pod_name="demo-webapp",
+                      pods=[pod_view(p) for p in pods], events=[], traffic=reading,
+                      problem=None, now=now).status  # fmt: skip
+
+    going = once([replica(0, "a"), leaving], {}, at(1))
+    assert "end" not in going["traffic"]["episodes"][0]
+    gone = once([replica(0, "a")], going, at(6))
+    assert gone["traffic"]["episodes"][0]["end"] == stamp(6)
+    assert once([replica(0, "a")], gone, at(9))["traffic"]["episodes"][0]["requestsLost"] == 0

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from healthdemo_operator.observations import PodView, Readiness, live_pods, readiness_of
 from healthdemo_operator.status.ledger import Ledger, PodEntry
 from healthdemo_operator.status.status import Service
 from healthdemo_operator.timestamps import format_time, parse_time
+
+
+class Spell(NamedTuple):
+    """One spell out of service that just ended, with its two ends."""
+
+    pod: PodView
+    began: datetime
+    ended: datetime
 
 
 def follow(
@@ -25,12 +34,16 @@ def follow(
     service: Service,
     *,
     now: datetime,
-) -> None:
+) -> list[Spell]:
     """Every Ready state each live Pod showed since the last write, then its state now: a spell
-    is one Pod's (with replicas, the others may still serve)."""
+    is one Pod's (with replicas, the others may still serve). Returns the spells that ended."""
+    ended: list[Spell] = []
     for pod in live_pods(pods):
         for state in [*ready_seen.get(pod.uid, ()), readiness_of(pod)]:
-            _step(ledger, service, pod.name, ledger.pods[pod.uid], state, now=now)
+            spell = _step(ledger, service, pod.name, ledger.pods[pod.uid], state, now=now)
+            if spell is not None:
+                ended.append(Spell(pod, *spell))
+    return ended
 
 
 def _step(
@@ -41,8 +54,10 @@ def _step(
     state: Readiness,
     *,
     now: datetime,
-) -> None:
-    """One Ready state of the Pod, after the one the ledger remembers."""
+) -> tuple[datetime, datetime] | None:
+    """One Ready state of the Pod, after the one the ledger remembers; a spell that ended
+    here is returned (its start and end)."""
+    spell_ended = None
     changed_at = format_time(state.changed) if state.changed else None
     if entry.ready is True and not state.ready:
         service.out_of_service += 1
@@ -62,6 +77,8 @@ def _step(
             spell = round((state.changed - since).total_seconds(), 1)
             service.last_seconds = spell
             service.seconds = round(service.seconds + spell, 1)
+            spell_ended = (since, state.changed)
         entry.out_since = None
         service.not_ready_since = None
     entry.ready, entry.ready_at = state.ready, changed_at
+    return spell_ended

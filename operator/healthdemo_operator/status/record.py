@@ -55,7 +55,7 @@ from healthdemo_operator.status.probe_failures import Pace
 from healthdemo_operator.status.recording import Notice, Recording
 from healthdemo_operator.status.status import PodSummary, Status
 from healthdemo_operator.timestamps import format_time, parse_time
-from healthdemo_operator.traffic import tally
+from healthdemo_operator.traffic import episodes, tally, windows
 
 
 def record(
@@ -113,7 +113,8 @@ def record(
     _count_traffic(status, ledger, spec, traffic, now=now)
     departures.settle_departed(pods, counters, ledger, now=now)
     departures.prune(pods, ledger, now=now)
-    readiness.follow(pods, ready_seen or {}, ledger, status.service, now=now)
+    spells = readiness.follow(pods, ready_seen or {}, ledger, status.service, now=now)
+    _traffic_episodes(status, spec, pods, spells, traffic, now=now)
     notices += probe_failures.forgive(ledger, status, pace=pace, now=now)  # a kill closes first
     counts_state = counts_complete(pods, counters, ledger, status.restart_reasons)
 
@@ -205,9 +206,36 @@ def _requests_lost(status: Status, counts: Mapping[str, Any], *, now: datetime) 
             continue
         start = began.timestamp()
         recovered = start + item.recovery_seconds
-        if now.timestamp() < recovered + tally.CLOCK_SLACK_S:
+        if now.timestamp() < recovered + windows.CLOCK_SLACK_S:
             continue  # the client may not have tried since
-        item.requests_lost = tally.lost_between(counts, start, recovered)
+        item.requests_lost = windows.lost_between(counts, start, recovered)
+
+
+def _traffic_episodes(
+    status: Status,
+    spec: Mapping[str, Any],
+    pods: Sequence[PodView],
+    spells: Sequence[readiness.Spell],
+    reading: tally.Reading | None,
+    *,
+    now: datetime,
+) -> None:
+    """While there is traffic to lose: each spell out of service and each Pod deletion, and
+    the requests each cost."""
+    if status.traffic is None:
+        return
+    kept = status.traffic.episodes
+    for spell in spells:
+        restarted = any(
+            item.pod_name == spell.pod.name
+            and (at := parse_time(item.time)) is not None
+            and spell.began - restarts.SLACK <= at <= spell.ended
+            for item in status.history
+        )
+        episodes.spell(kept, spell.pod, spell.began, spell.ended, restarted=restarted)
+    episodes.follow_deletions(kept, pods, replicas=int(spec.get("replicas") or 1), now=now)
+    if reading is not None and reading.counts is not None:
+        episodes.count_lost(kept, reading.counts, now=now)
 
 
 def _summary(pod: PodView, status: Status) -> PodSummary:

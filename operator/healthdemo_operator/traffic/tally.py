@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthdemo_operator.traffic.episodes import Episode
+
 KINDS = ("ok", "5xx", "refused", "reset", "timeout", "other")
 
 
@@ -57,6 +59,7 @@ class Traffic:
     by_pod: dict[str, int] = field(default_factory=dict)  # answered (ok or 5xx), by Pod
     client: str | None = None  # the client Pod
     error: str | None = None  # why its counts could not be read just now
+    episodes: list[Episode] = field(default_factory=list)  # newest first
 
     @property
     def lost(self) -> int:
@@ -75,6 +78,7 @@ class Traffic:
             {str(k): int(v) for k, v in (raw.get("byPod") or {}).items()},
             raw.get("client"),
             raw.get("error"),
+            [Episode.load(e) for e in raw.get("episodes") or []],
         )
 
     def dump(self) -> dict[str, Any]:
@@ -89,6 +93,8 @@ class Traffic:
             raw["client"] = self.client
         if self.error is not None:
             raw["error"] = self.error
+        if self.episodes:
+            raw["episodes"] = [e.dump() for e in self.episodes]
         return raw
 
 
@@ -115,49 +121,3 @@ def count(traffic: Traffic, seen: dict[str, Seen], reading: Reading) -> str | No
         traffic.by_pod[pod] = traffic.by_pod.get(pod, 0) + n - before.by_pod.get(pod, 0)
     seen[reading.pod_uid] = now
     return gap
-
-
-# The client's clock and the kubelet's, and the kubelet's whole-second times, may differ by this.
-CLOCK_SLACK_S = 2.0
-
-
-@dataclass(frozen=True)
-class Window:
-    """Failed requests with no success between them, as the client saw them (Unix seconds)."""
-
-    start: float
-    end: float
-    failed: int
-    closed_at: float | None  # the first success after it; None while it lasts
-
-
-def windows_of(counts: Mapping[str, Any] | None) -> list[Window]:
-    return [
-        Window(
-            float(w["start"]),
-            float(w["end"]),
-            sum(int(n) for n in (w.get("counts") or {}).values()),
-            None if w.get("closedAt") is None else float(w["closedAt"]),
-        )
-        for w in (counts or {}).get("windows") or []
-    ]
-
-
-WINDOWS_KEPT = 100  # the client keeps its newest windows only (webapp.traffic.tally.WINDOWS)
-
-
-def lost_between(counts: Mapping[str, Any], began: float, recovered: float) -> int | None:
-    """The requests lost from `began` (the first failure, or the container's end) to
-    `recovered` (ready again): every failed request of the client's windows that overlap it.
-    None when that cannot be told: the client started later, its windows no longer reach back
-    that far, or a window that overlaps it is still open (the loss is not over)."""
-    low, high = began - CLOCK_SLACK_S, recovered + CLOCK_SLACK_S
-    if float(counts.get("started") or high) > low:
-        return None  # it was not sending yet
-    windows = windows_of(counts)
-    if len(windows) >= WINDOWS_KEPT and windows[0].start > low:
-        return None  # the windows of that time are gone
-    overlapping = [w for w in windows if w.end >= low and w.start <= high]
-    if any(w.closed_at is None for w in overlapping):
-        return None
-    return sum(w.failed for w in overlapping)
