@@ -39,7 +39,7 @@ from prometheus_client.process_collector import ProcessCollector
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.status.causes import REASONS
 from healthdemo_operator.status.status import RECOVERY_BUCKETS, bucket_key
-from healthdemo_operator.traffic import tally
+from healthdemo_operator.traffic import episodes, tally
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,13 @@ def _answers(traffic: Mapping[str, Any] | None) -> dict[str, int] | None:
     return {kind: int(answers.get(kind) or 0) for kind in (*tally.KINDS, *answers)}
 
 
+def _lost_in(traffic: Mapping[str, Any] | None) -> dict[str, int] | None:
+    if not traffic:
+        return None
+    lost = traffic.get("lostIn") or {}
+    return {kind: int(lost.get(kind) or 0) for kind in (*episodes.KINDS, *lost)}
+
+
 @dataclass(frozen=True)
 class Recorded:
     """One HealthDemo's cumulative numbers, copied from its status."""
@@ -82,6 +89,7 @@ class Recorded:
     recovery_count: int
     recovery_sum: float
     traffic: dict[str, int] | None = None  # spec.traffic: the client's answers by kind
+    lost_in: dict[str, int] | None = None  # spec.traffic: requests lost by kind of episode
 
     @classmethod
     def of(cls, healthdemo: HealthDemo) -> Recorded:
@@ -102,6 +110,7 @@ class Recorded:
             recovery_count=int(recovery.get("count") or 0),
             recovery_sum=float(recovery.get("sumSeconds") or 0),
             traffic=_answers(status.get("traffic")),
+            lost_in=_lost_in(status.get("traffic")),
         )
 
 
@@ -139,6 +148,13 @@ class Scrape:
             f"ended: ok, 5xx, refused, reset, timeout, other (status.traffic.answers); {KEPT}.",
             labels=[*labels, "answer"],
         )
+        lost = CounterMetricFamily(
+            "healthdemo_traffic_requests_lost",
+            "Requests the traffic client lost, by the episode that cost them: Restart (first "
+            "failure to ready again), OutOfService (a spell with no restart in it), PodDeleted "
+            f"(deletion to its successor ready) (status.traffic.lostIn); {KEPT}.",
+            labels=[*labels, "episode"],
+        )
         bounds = [repr(float(b)) for b in RECOVERY_BUCKETS]  # le="2.5", as Go prints it
         for healthdemo in self.healthdemos:
             demo = Recorded.of(healthdemo)
@@ -149,12 +165,14 @@ class Scrape:
                 failures.add_metric([*names, probe], count)
             for answer, count in (demo.traffic or {}).items():
                 traffic.add_metric([*names, answer], count)
+            for kind, count in (demo.lost_in or {}).items():
+                lost.add_metric([*names, kind], count)
             recovery.add_metric(
                 names,
                 [*zip(bounds, demo.recovery_buckets, strict=True), ("+Inf", demo.recovery_count)],
                 demo.recovery_sum,
             )
-        yield from (restarts, failures, recovery, traffic)
+        yield from (restarts, failures, recovery, traffic, lost)
         yield CounterMetricFamily(
             "healthdemo_operator_reconcile_errors",
             f"Reconciles that failed and were retried; {THIS_PROCESS}.",

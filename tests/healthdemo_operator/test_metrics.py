@@ -201,3 +201,14 @@ def test_the_traffic_counters_are_the_clients_answers_by_kind() -> None:
     assert all(s["healthdemo"] == "served" for s in scraped.series(
         "healthdemo_traffic_requests_total"))  # fmt: skip
     assert scraped("healthdemo_traffic_requests_total", **served, answer="ok") == 33
+
+
+def test_the_requests_lost_by_episode_are_the_statuss_running_totals() -> None:
+    traffic = {"ratePerSecond": 5, "sent": 40, "lost": 7, "answers": {"ok": 33},
+               "lostIn": {"Restart": 5, "PodDeleted": 2}}  # fmt: skip
+    scraped = scrape(index(body("served", {**CRASHY, "traffic": traffic}), body("quiet", CRASHY)))
+    series = scraped.series("healthdemo_traffic_requests_lost_total")
+    found = {s["episode"]: scraped("healthdemo_traffic_requests_lost_total", **s) for s in series}
+    # Every kind from 0, so a first loss of a kind is an increase; none without spec.traffic.
+    assert found == {"Restart": 5, "OutOfService": 0, "PodDeleted": 2}
+    assert {s["healthdemo"] for s in series} == {"served"}

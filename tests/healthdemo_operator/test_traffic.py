@@ -137,6 +137,12 @@ def test_a_recovered_restart_gets_its_cost_in_requests() -> None:
     previous = status.dump()
     done = run(previous, Reading("client-1", "demo-traffic", counts))
     assert done["history"][0]["requestsLost"] == 6
+    assert done["traffic"]["lostIn"]["Restart"] == 6
+    # Told once: read again, the total stays.
+    assert (
+        run(done, Reading("client-1", "demo-traffic", counts))["traffic"]["lostIn"]
+        == (done["traffic"]["lostIn"])
+    )
 
 
 def two_replicas(*pods: dict[str, Any], previous: dict[str, Any] | None, reading: Reading,
@@ -189,10 +195,12 @@ def test_a_spell_out_of_service_gets_its_cost_in_requests() -> None:
     told = two_replicas(replica(0, "a", ready_since=stamp(14)), replica(1, "b"),
                         previous=back, reading=reading, now=at(17))  # fmt: skip
     assert told["traffic"]["episodes"][0]["requestsLost"] == 8
+    assert told["traffic"]["lostIn"] == {"Restart": 0, "OutOfService": 8, "PodDeleted": 0}
     # Counted once: the next readings leave it as it is.
     again = two_replicas(replica(0, "a", ready_since=stamp(14)), replica(1, "b"),
                          previous=told, reading=reading, now=at(40))  # fmt: skip
     assert again["traffic"]["episodes"] == told["traffic"]["episodes"]
+    assert again["traffic"]["lostIn"] == told["traffic"]["lostIn"]
 
 
 def test_a_spell_during_a_restart_is_the_restarts() -> None:

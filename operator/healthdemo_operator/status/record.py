@@ -209,6 +209,9 @@ def _requests_lost(status: Status, counts: Mapping[str, Any], *, now: datetime) 
         if now.timestamp() < recovered + windows.CLOCK_SLACK_S:
             continue  # the client may not have tried since
         item.requests_lost = windows.lost_between(counts, start, recovered)
+        if item.requests_lost is not None and status.traffic is not None:
+            lost_in = status.traffic.lost_in
+            lost_in["Restart"] = lost_in.get("Restart", 0) + item.requests_lost
 
 
 def _traffic_episodes(
@@ -235,7 +238,7 @@ def _traffic_episodes(
         episodes.spell(kept, spell.pod, spell.began, spell.ended, restarted=restarted)
     episodes.follow_deletions(kept, pods, replicas=int(spec.get("replicas") or 1), now=now)
     if reading is not None and reading.counts is not None:
-        episodes.count_lost(kept, reading.counts, now=now)
+        episodes.count_lost(kept, reading.counts, status.traffic.lost_in, now=now)
 
 
 def _summary(pod: PodView, status: Status) -> PodSummary:

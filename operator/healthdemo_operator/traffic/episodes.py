@@ -25,6 +25,8 @@ from healthdemo_operator.timestamps import parse_time, stamp
 from healthdemo_operator.traffic import windows
 
 Kind = Literal["OutOfService", "PodDeleted"]
+# Every kind of episode with a cost in requests (a restart's is on its history item).
+KINDS = ("Restart", "OutOfService", "PodDeleted")
 KEPT = 20  # the newest episodes; each one's loss is also in the metric's running total
 
 
@@ -131,8 +133,15 @@ def follow_deletions(
             episode.close(readiness_of(successor).changed or now)
 
 
-def count_lost(episodes: Sequence[Episode], counts: Mapping[str, Any], *, now: datetime) -> None:
-    """Each ended episode's requests lost, once the client may have answered after it."""
+def count_lost(
+    episodes: Sequence[Episode],
+    counts: Mapping[str, Any],
+    lost_by_kind: dict[str, int],
+    *,
+    now: datetime,
+) -> None:
+    """Each ended episode's requests lost, once the client may have answered after it; each is
+    added to the running total of its kind (`lost_by_kind`) in the same write, once."""
     for episode in episodes:
         if episode.requests_lost is not None or episode.end is None:
             continue
@@ -141,6 +150,6 @@ def count_lost(episodes: Sequence[Episode], counts: Mapping[str, Any], *, now: d
             continue
         if now.timestamp() < ended.timestamp() + windows.CLOCK_SLACK_S:
             continue
-        episode.requests_lost = windows.lost_between(
-            counts, began.timestamp(), ended.timestamp()
-        )
+        episode.requests_lost = windows.lost_between(counts, began.timestamp(), ended.timestamp())
+        if episode.requests_lost is not None:
+            lost_by_kind[episode.kind] = lost_by_kind.get(episode.kind, 0) + episode.requests_lost

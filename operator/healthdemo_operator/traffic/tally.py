@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthdemo_operator.traffic.episodes import KINDS as KINDS_LOST
 from healthdemo_operator.traffic.episodes import Episode
 
 KINDS = ("ok", "5xx", "refused", "reset", "timeout", "other")
@@ -60,6 +61,9 @@ class Traffic:
     client: str | None = None  # the client Pod
     error: str | None = None  # why its counts could not be read just now
     episodes: list[Episode] = field(default_factory=list)  # newest first
+    # Requests lost by kind of episode (Restart, OutOfService, PodDeleted), each added once when
+    # its loss is told: a running total that outlives the bounded history and episodes.
+    lost_in: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS_LOST, 0))
 
     @property
     def lost(self) -> int:
@@ -79,6 +83,10 @@ class Traffic:
             raw.get("client"),
             raw.get("error"),
             [Episode.load(e) for e in raw.get("episodes") or []],
+            {
+                **dict.fromkeys(KINDS_LOST, 0),
+                **{str(k): int(v) for k, v in (raw.get("lostIn") or {}).items()},
+            },
         )
 
     def dump(self) -> dict[str, Any]:
@@ -88,6 +96,7 @@ class Traffic:
             "lost": self.lost,
             "answers": dict(self.answers),
             "byPod": dict(self.by_pod),
+            "lostIn": dict(self.lost_in),
         }
         if self.client is not None:
             raw["client"] = self.client
