@@ -213,6 +213,13 @@ class Api:
         if answer.status != 404 and not 200 <= answer.status < 300:
             raise self._refusal(answer, Need("delete", PLURAL))
 
+    def delete_pod(self, name: str) -> None:
+        """Delete one of the HealthDemo's Pods, gracefully (`break --how delete`)."""
+        path = f"/api/v1/namespaces/{_quote(self.namespace)}/pods/{_quote(name)}"
+        answer = self._write("DELETE", path, Need("delete", "pods"))
+        if answer.status != 404 and not 200 <= answer.status < 300:
+            raise self._refusal(answer, Need("delete", "pods"))
+
     # -- the Pod proxy -------------------------------------------------------------------------
 
     def proxy_post(

@@ -127,6 +127,13 @@ def break_it(
 ) -> str:
     """What `break` prints: the webapp's answer and what the kubelet should do now."""
     target = find_target(api, name, container, replica)
+    if fault.deletes:
+        api.delete_pod(target.pod)
+        spec = target.healthdemo.get("spec") or {}
+        return (
+            f"{target.pod}: deleted\n{faults.expectation(fault, spec, {})}\n"
+            f"follow it: kubectl healthdemo watch {name} -n {api.namespace}"
+        )
     answer = post(api, target, fault)
     status = target.healthdemo.get("status") or {}
     spec = target.healthdemo.get("spec") or {}

@@ -19,6 +19,7 @@ HOWS = (
     "oom",
     "readiness-off",
     "readiness-fail-next=N",
+    "delete",
 )
 DEFAULT_HOW = "start-failing"
 
@@ -36,6 +37,7 @@ class Fault(NamedTuple):
     checks: int | None = None  # fail-next: how many liveness (or readiness) checks fail
     seconds: float | None = None  # hang
     exit_code: int | None = None  # crash=CODE
+    deletes: bool = False  # delete: no webapp call; the Pod itself is deleted
 
 
 # What `heal` undoes: liveness (also fail-next and hang), then readiness.
@@ -45,6 +47,8 @@ HEAL = (Fault("heal", "/stop-failing"), Fault("heal", "/readyz/enable"))
 def parse_how(text: str) -> Fault:
     """`--how` → the webapp call; raises UsageError naming the accepted forms."""
     name, has_value, value = text.partition("=")
+    if text == "delete":
+        return Fault(text, "", deletes=True)
     simple = {
         "start-failing": "/start-failing",
         "crash": "/crash",
@@ -91,6 +95,8 @@ def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, An
         f"({threshold} in a row, every {_seconds(period)}): at most {_seconds(break_to_kill)} "
         "from now"
     )
+    if fault.deletes:
+        return _deleted(spec)
     if fault.path == "/start-failing":
         return f"liveness fails from now on; {kill}"
     if fault.path == "/fail-next" and fault.checks is not None:
@@ -117,6 +123,19 @@ def expectation(fault: Fault, spec: Mapping[str, Any], expected: Mapping[str, An
     if fault.path.startswith("/readyz/"):
         return _readiness(fault, spec, expected)
     return ""
+
+
+def _deleted(spec: Mapping[str, Any]) -> str:
+    sleep = spec.get("preStopSleepSeconds")
+    term = (
+        f"its preStop sleep keeps it serving {_seconds(float(sleep))}, then SIGTERM"
+        if sleep
+        else "SIGTERM at once: it stops taking connections"
+    )
+    return (
+        f"the Pod is deleted: {term}; meanwhile the Service's endpoints drop it; the operator "
+        "creates its successor once it is gone"
+    )
 
 
 def _crash(code: int, spec: Mapping[str, Any]) -> str:

@@ -79,6 +79,10 @@ class Run:
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
+        if (self.body.get("spec") or {}).get("traffic") and not (status.get("traffic") or {}).get(
+            "sent"
+        ):
+            return False  # its cost in requests needs the client sending first
         return phase == "Running" and ready
 
     def step(self, step: Step, found: Mapping[str, Any]) -> tuple[dict[str, Any], list[Check]]:

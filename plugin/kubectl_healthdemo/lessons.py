@@ -12,9 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from kubectl_healthdemo import lesson_traffic
+from kubectl_healthdemo.lesson_traffic import Loss
+
 # deploy/ as the plugin's package data (a link in the source tree, a copy in a wheel).
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
-Outcome = Literal["restart", "all", "ended", "spell", "forgiven", "ready", "backoff"]
+Outcome = Literal["restart", "all", "ended", "spell", "forgiven", "ready", "backoff", "replaced"]
+# The traffic episode each outcome is (lesson_traffic): whose cost in requests a step judges.
+EPISODE = {"restart": "Restart", "spell": "OutOfService", "replaced": "PodDeleted"}
 BACKOFF_SLACK = 2.0  # seconds: whole-second timestamps, and the kubelet's own start-up of it
 # The kubelet retries a Pod in back-off when its wait is over, jittered by up to half of it
 # (its pod workers' requeue: wait.Jitter(remaining, 0.5)): a wait of 10 s comes after 10-15 s.
@@ -35,6 +40,7 @@ class Step(NamedTuple):
     restarts: int = 1  # backoff: how many restarts to follow; all: how many containers
     container: str = "webapp"  # whose fault: the webapp, or its sidecar (break --container)
     resize: str | None = None  # instead of a fault: the webapp's new memory limit (a resize)
+    loss: Loss | None = None  # spec.traffic: what the episode should cost in requests
 
 
 class Lesson(NamedTuple):
@@ -96,6 +102,29 @@ LESSONS = (
            (Step("crash=42", "all", "RestartAllContainers", restarts=2),
             Step("crash=42", "all", "RestartAllContainers", restarts=2)),
            needs="Kubernetes 1.36+ (RestartAllContainersOnContainerExits)", since="1.36"),
+    # What a probe protects: requests through the Service, two by two (without and with).
+    Lesson("traffic-restart", "examples/traffic-restart.yaml",
+           "traffic: a liveness restart with one Pod and no readiness probe loses every request "
+           "from the break until the app serves again",
+           (Step("start-failing", "restart", "LivenessProbe", loss="some"),)),
+    Lesson("traffic-restart-ready", "examples/traffic-restart-ready.yaml",
+           "traffic: the same restart with two replicas and a readiness probe loses only the "
+           "broken Pod's share until the kill, none while it restarts",
+           (Step("start-failing", "restart", "LivenessProbe", loss="share"),)),
+    Lesson("traffic-readiness-one", "examples/traffic-readiness-one.yaml",
+           "traffic: readiness out with one replica: nowhere else to go, every request is lost",
+           (Step("readiness-fail-next=8", "spell", loss="all"),)),
+    Lesson("traffic-readiness-two", "examples/traffic-readiness-two.yaml",
+           "traffic: readiness out with two replicas: the other serves, none is lost",
+           (Step("readiness-fail-next=8", "spell", loss="none"),)),
+    Lesson("traffic-delete", "examples/traffic-delete.yaml",
+           "traffic: a Pod deleted without a preStop sleep is refused to requests still routed "
+           "to it until the endpoints drop it",
+           (Step("delete", "replaced", loss="share"),)),
+    Lesson("traffic-delete-prestop", "examples/traffic-delete-prestop.yaml",
+           "traffic: with a preStop sleep the deleted Pod serves until the endpoints drop it: "
+           "none is lost",
+           (Step("delete", "replaced", loss="none"),)),
 )  # fmt: skip
 BY_NAME = {lesson.name: lesson for lesson in LESSONS}
 
@@ -116,7 +145,15 @@ def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def done(step: Step, before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
-    """Whether the step's outcome has happened (or cannot any more), from two statuses."""
+    """Whether the step's outcome has happened (or cannot any more), from two statuses; with
+    traffic, also whether its cost in requests has been told."""
+    happened = _happened(step, before, now)
+    if not happened or step.loss is None or now.get("phase") in ("Ended", "Invalid"):
+        return happened
+    return lesson_traffic.told(EPISODE[step.outcome], before, now)
+
+
+def _happened(step: Step, before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
     restarts = int(now.get("restarts") or 0)
     if step.outcome == "backoff" and now.get("phase") not in ("Ended", "Invalid"):
         return restarts >= int(before.get("restarts") or 0) + step.restarts
@@ -139,6 +176,9 @@ def done(step: Step, before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
         return ready and _failed(step, now) - _failed(step, before) >= _count(step)
     if step.outcome == "spell":
         return ready and _spells(now) > _spells(before)
+    if step.outcome == "replaced":
+        ended = lesson_traffic.episode("PodDeleted", before, now).get("end") is not None
+        return ready and ended
     return ready  # "ready": it became (or stayed) ready
 
 
@@ -170,37 +210,59 @@ def judge(
         if message:
             checks.append(Check(True, f"  {message}"))
     else:
-        checks.append(
-            Check(restarted == 0, f"restarts +{restarted} (expected +0: never restarted)")
-        )
-        if step.outcome == "spell":
-            checks += _spell(step, before, now, spec)
-        elif step.outcome == "forgiven":
-            failed = _failed(step, now) - _failed(step, before)
-            spells = _spells(now) - _spells(before)
-            expected = _count(step)
-            checks.append(Check(failed == expected, f"{failed} failed probes ({expected} asked)"))
-            forgiven = "expected 0x: fewer than failureThreshold in a row are forgiven"
-            checks.append(Check(spells == 0, f"out of service {spells}x ({forgiven})"))
-        else:
-            ready = _conditions(now).get("Ready", {}).get("status") == "True"
-            checks.append(Check(ready, "ready" if ready else "not ready"))
-            startup = (now.get("expected") or {}).get("startup")
-            if startup and step.how is None:
-                fits = bool(startup.get("fitsBudget"))
-                budget, starts = startup.get("budgetSeconds"), startup.get("appStartsInSeconds")
-                verdict = "fits" if fits else "does NOT fit"
-                checks.append(
-                    Check(
-                        fits,
-                        f"startup budget {budget} s for an app that starts in {starts} s: "
-                        f"{verdict}",
-                    )
-                )
+        checks += _unrestarted(step, restarted, before, now, spec)
+    if step.loss is not None:
+        kind = EPISODE[step.outcome]
+        checks += [Check(*c) for c in lesson_traffic.judge(step.loss, kind, before, now, spec)]
     counts = _conditions(now).get("CountsComplete", {})
     exact = counts.get("status") == "True"
     checks.append(Check(exact, "counts exact" if exact else
                         f"counts are lower bounds: {counts.get('message')}"))  # fmt: skip
+    return checks
+
+
+def _unrestarted(
+    step: Step,
+    restarted: int,
+    before: Mapping[str, Any],
+    now: Mapping[str, Any],
+    spec: Mapping[str, Any],
+) -> list[Check]:
+    """The outcomes without a restart: a spell, a forgiven streak, a replaced Pod, ready."""
+    checks: list[Check] = []
+    checks.append(Check(restarted == 0, f"restarts +{restarted} (expected +0: never restarted)"))
+    if step.outcome == "spell":
+        checks += _spell(step, before, now, spec)
+    elif step.outcome == "replaced":
+        deleted = lesson_traffic.episode("PodDeleted", before, now)
+        checks.append(
+            Check(
+                deleted.get("end") is not None,
+                f"Pod {deleted.get('pod')} deleted; its successor ready "
+                f"{_num(deleted.get('seconds'))} s later",
+            )
+        )
+    elif step.outcome == "forgiven":
+        failed = _failed(step, now) - _failed(step, before)
+        spells = _spells(now) - _spells(before)
+        expected = _count(step)
+        checks.append(Check(failed == expected, f"{failed} failed probes ({expected} asked)"))
+        forgiven = "expected 0x: fewer than failureThreshold in a row are forgiven"
+        checks.append(Check(spells == 0, f"out of service {spells}x ({forgiven})"))
+    else:
+        ready = _conditions(now).get("Ready", {}).get("status") == "True"
+        checks.append(Check(ready, "ready" if ready else "not ready"))
+        startup = (now.get("expected") or {}).get("startup")
+        if startup and step.how is None:
+            fits = bool(startup.get("fitsBudget"))
+            budget, starts = startup.get("budgetSeconds"), startup.get("appStartsInSeconds")
+            verdict = "fits" if fits else "does NOT fit"
+            checks.append(
+                Check(
+                    fits,
+                    f"startup budget {budget} s for an app that starts in {starts} s: {verdict}",
+                )
+            )
     return checks
 
 

@@ -165,3 +165,76 @@ def test_a_sidecar_step_is_the_sidecars_restart_and_leaves_the_webapp_running() 
         "container webapp restarted (expected sidecar)",
         "webapp restarts +1 (expected +0: it kept running)",
     ]
+
+
+def traffic_spec(lesson: str) -> dict[str, Any]:
+    import yaml  # noqa: PLC0415
+    from kubectl_healthdemo.lessons import manifest  # noqa: PLC0415
+
+    spec: dict[str, Any] = yaml.safe_load(manifest(BY_NAME[lesson]))["spec"]
+    return spec
+
+
+def with_episode(kind: str, **episode: Any) -> dict[str, Any]:
+    found = {"kind": kind, "pod": "t-webapp", "podUID": "u1", "start": "2026-12-07T10:00:00Z",
+             "end": "2026-12-07T10:00:06Z", **episode}  # fmt: skip
+    return {**BEFORE, "readiness": {"outOfService": 1}, "traffic": {"episodes": [found]}}
+
+
+def verdict(lesson: str, now: dict[str, Any]) -> list[tuple[bool, str]]:
+    (step,) = BY_NAME[lesson].steps
+    return [(c.passed, c.text) for c in judge(step, BEFORE, now, traffic_spec(lesson))]
+
+
+def test_a_traffic_step_waits_until_its_cost_is_told() -> None:
+    (step,) = BY_NAME["traffic-readiness-one"].steps
+    spell = with_episode("OutOfService", seconds=6.0)
+    assert not done(step, BEFORE, spell)  # over, but the client's windows not read yet
+    assert done(step, BEFORE, with_episode("OutOfService", seconds=6.0, requestsLost=58))
+    (step,) = BY_NAME["traffic-restart"].steps
+    now = restarted("LivenessProbe", recoverySeconds=5.2)
+    assert not done(step, BEFORE, now)
+    assert done(step, BEFORE, restarted("LivenessProbe", recoverySeconds=5.2, requestsLost=60))
+
+
+def test_one_replica_out_of_service_loses_every_request_of_the_spell() -> None:
+    told = verdict("traffic-readiness-one", with_episode("OutOfService", seconds=6.0,
+                                                          requestsLost=58))  # fmt: skip
+    assert (True, "requests lost 58 at 10/s; predicted all of them while out of service: "
+                  "10/s x 6 s = 60 (± 30: the endpoints' update at each end, whole-second "
+                  "times)") in told  # fmt: skip
+    # Half of them lost is not what one replica does: the verdict fails.
+    half = verdict("traffic-readiness-one", with_episode("OutOfService", seconds=6.0,
+                                                          requestsLost=25))  # fmt: skip
+    assert not all(passed for passed, _ in half)
+
+
+def test_two_replicas_and_a_prestop_sleep_lose_nothing() -> None:
+    spared = verdict("traffic-readiness-two", with_episode("OutOfService", seconds=6.0,
+                                                            requestsLost=0))  # fmt: skip
+    assert (True, "requests lost 0 at 10/s; predicted 0: the other replica served every "
+                  "request") in spared  # fmt: skip
+    one = verdict("traffic-delete-prestop", with_episode("PodDeleted", seconds=9.0,
+                                                          requestsLost=1))  # fmt: skip
+    assert (False, "requests lost 1 at 10/s; predicted 0: its preStop sleep kept it serving "
+                   "until the endpoints dropped it") in one  # fmt: skip
+    assert (True, "Pod t-webapp deleted; its successor ready 9 s later") in one
+
+
+def test_a_restart_costs_at_least_the_probe_maths_wait_with_one_pod() -> None:
+    expected = {"liveness": {"firstFailureToActSeconds": 2, "breakToActMaxSeconds": 5}}
+    now = {**restarted("LivenessProbe", recoverySeconds=4.0, requestsLost=55),
+           "expected": expected}  # fmt: skip
+    said = verdict("traffic-restart", now)
+    assert (True, "requests lost 55 at 10/s; predicted every request from the break until the "
+                  "app serves again: at least 20 (the kubelet's 2 s from the first failure to "
+                  "the kill), at most 100 (recovery 4 s, a period before it, the app's start "
+                  "after it)") in said  # fmt: skip
+    assert not all(p for p, _ in verdict("traffic-restart", {**now, "history": [
+        {**now["history"][0], "requestsLost": 3}]}))  # fmt: skip
+    # Two replicas and readiness: at most the broken Pod's half, until the kill.
+    shared = verdict("traffic-restart-ready", {**now, "history": [
+        {**now["history"][0], "requestsLost": 17}]})  # fmt: skip
+    assert (True, "requests lost 17 at 10/s; predicted at most the broken Pod's share (1 of 2) "
+                  "until the kill (at most 5 s) and the endpoints' update; none while it "
+                  "restarts: at most 35") in shared  # fmt: skip
