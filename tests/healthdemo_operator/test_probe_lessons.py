@@ -96,3 +96,19 @@ def test_measured_next_to_expected() -> None:
         "expectedSeconds": 5,
     }
     assert restarts._timing("Crash", killed, lived, math) == {}
+
+
+def test_no_measured_seconds_where_the_app_missed_a_failure_the_kubelet_counted() -> None:
+    """A probe that never reached the app (its connect timed out) fails too: the journal's first
+    failed answer is then a later probe, and the time from it to the kill would be short."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    math = expected.probe_math(
+        podspec.effective({"livenessProbe": {"periodSeconds": 1, "failureThreshold": 2}})
+    )
+    one_of_two = ContainerEnd(0, "sigterm", t0 + timedelta(seconds=0.1), None, 1, t0)
+    assert restarts._timing("LivenessProbe", one_of_two, None, math, 2) == {}
+    both = ContainerEnd(0, "sigterm", t0 + timedelta(seconds=1.1), None, 2, t0)
+    assert restarts._timing("LivenessProbe", both, None, math, 2)["measuredSeconds"] == 1.1
+    # tcpSocket: the app sees no failed answer at all; the break's time stands in for the first.
+    broken = ContainerEnd(0, "sigterm", t0 + timedelta(seconds=1.3), None, 0, t0)
+    assert restarts._timing("LivenessProbe", broken, None, math, 2)["measuredSeconds"] == 1.3

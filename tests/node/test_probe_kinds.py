@@ -55,7 +55,14 @@ def test_start_failing_breaks_every_kind_of_liveness_probe(
     # The journal's own clock: the kill comes one period after the first failed answer, plus
     # however long the kubelet and the runtime take to deliver the signal.
     expected, period = item["expectedSeconds"], FAST["periodSeconds"]
-    assert expected - 0.5 <= item["measuredSeconds"] <= expected + period
+    if item.get("measuredSeconds") is None:
+        # Where a failed probe never reached the app (its connect timed out on a busy node),
+        # the journal's first failed answer is a later one: no measurement, and it says why;
+        # the kubelet's own words name that failure.
+        assert "never reached it" in (item.get("detail") or ""), (item, failed)
+        assert any("timeout" in m or "connect" in m for m in failed), (item, failed)
+        return
+    assert expected - 0.5 <= item["measuredSeconds"] <= expected + period, (item, failed)
 
 
 def create(cluster: Cluster, namespace: str, name: str, **spec: Any) -> Demo:

@@ -180,7 +180,13 @@ def item_for(
     if end is not None and end.failing_since is not None and verdict.reason == "LivenessProbe":
         item.failing_since = format_time(end.failing_since)
     if expected is not None:
-        timing = _timing(verdict.reason, end, runtime, expected)
+        timing = _timing(verdict.reason, end, runtime, expected, threshold)
+        if verdict.reason == "LivenessProbe" and end and end.failing_since and not timing:
+            item.detail = item.detail or (
+                f"the app answered {end.streak} of the {threshold} failed probes in a row (the "
+                "others never reached it: a connection that timed out or was refused), so the "
+                "time from the first failure to the kill is not measured"
+            )
         item.measured_seconds = timing.get("measuredSeconds")
         item.expected_seconds = timing.get("expectedSeconds")
     return item
@@ -191,10 +197,15 @@ def _timing(
     end: ContainerEnd | None,
     runtime: Termination | None,
     expected: Mapping[str, Any],
+    threshold: int | None = None,
 ) -> dict[str, float]:
     """Measured and expected seconds. Liveness: first failed answer → the kill (both in the
-    journal). Startup: the container's start → its end (the runtime's times, newest only)."""
+    journal), only where the app answered every failure the kubelet counted (a probe that never
+    reached it fails too, and the journal's first failure would then be a later one).
+    Startup: the container's start → its end (the runtime's times, newest only)."""
     if reason == "LivenessProbe" and end and end.failing_since and end.at:
+        if threshold is not None and 0 < end.streak < threshold:
+            return {}
         return {
             "measuredSeconds": round((end.at - end.failing_since).total_seconds(), 1),
             "expectedSeconds": expected["liveness"]["firstFailureToActSeconds"],
