@@ -26,6 +26,9 @@ POLL_SECONDS = 1.0
 START_SECONDS = 120.0  # pulling nothing (IfNotPresent), a Pod runs in seconds; a slow one less
 WEBAPP_SECONDS = 60.0  # a started container's app listens within a second or two
 MARGIN_SECONDS = 60.0  # past the probe math: the restart, the new container, ready again
+# With spec.traffic, the client sends this long before the fault: the operator tells an
+# episode's cost only from windows that reach back past its start (with the clocks' slack).
+SENDING_SECONDS = 4.0
 
 
 class Run:
@@ -79,10 +82,11 @@ class Run:
             c.get("type") == "Ready" and c.get("status") == "True"
             for c in status.get("conditions") or []
         )
-        if (self.body.get("spec") or {}).get("traffic") and not (status.get("traffic") or {}).get(
-            "sent"
+        traffic = (self.body.get("spec") or {}).get("traffic")
+        if traffic and int((status.get("traffic") or {}).get("sent") or 0) < (
+            float(traffic["ratePerSecond"]) * SENDING_SECONDS
         ):
-            return False  # its cost in requests needs the client sending first
+            return False  # its cost in requests needs the client sending well before the fault
         return phase == "Running" and ready
 
     def step(self, step: Step, found: Mapping[str, Any]) -> tuple[dict[str, Any], list[Check]]:
