@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
 
+from webapp.csp import CSP
+
 bp = Blueprint(
     "page", __name__, static_folder="static", static_url_path="/page", template_folder="templates"
-)
-
-# Only this app's own files run or style the page; a probe's User-Agent shown in it is text.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 

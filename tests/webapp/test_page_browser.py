@@ -222,3 +222,41 @@ def test_with_a_token_the_page_sends_the_one_entered(
     browser.click("#start-failing")
     shows(browser, "#liveness-state", "failing")
     assert served.call("/healthz")[0] == 500
+
+
+# Where to save a screenshot of the traffic client's page after a failure window (README).
+TRAFFIC_SCREENSHOT = "HEALTHDEMO_TRAFFIC_SCREENSHOT"
+
+
+def test_the_traffic_page_shows_each_failure_window_and_what_it_lost(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    """The traffic client's page (GET / on its port) against a real webapp: a spell of 500s
+    shows as one window with the requests it lost, the same numbers as its /counts."""
+    from .test_traffic import Client  # noqa: PLC0415  # the client's process, as its tests run it
+
+    client = Client(served.url + "/work", tmp_path / "tally.json", rate=10)
+    try:
+        eventually(lambda: client.counts()["answers"].get("ok", 0) >= 5, what="5 ok answers")
+        served.call("/start-failing", method="POST")
+        eventually(lambda: client.counts()["answers"].get("5xx", 0) >= 5, what="5 answers 5xx")
+        served.call("/stop-failing", method="POST")
+        counts = eventually(
+            lambda: (c := client.counts())["windows"] and c["windows"][-1]["closedAt"] and c,
+            what="the window closed by an ok answer",
+        )
+        (window,) = counts["windows"]
+        lost = sum(window["counts"].values())
+        browser.get(f"http://127.0.0.1:{client.port}/")
+        shows(browser, "#connection", "live")
+        (first,) = browser.texts("#windows tbody tr")
+        cells = first.split("\t")
+        assert cells[2:4] == [str(lost), f"{lost} 5xx"], first
+        assert "still failing" not in first
+        shows(browser, "#lost", lambda text: int(text) == lost)  # nothing lost since
+        assert browser.prop("#lost-card", "dataset")["state"] == "bad"
+        assert served.url.split("//")[1] in browser.text("#target")
+        if os.environ.get(TRAFFIC_SCREENSHOT):
+            Path(os.environ[TRAFFIC_SCREENSHOT]).write_bytes(browser.screenshot())
+    finally:
+        client.stop()
