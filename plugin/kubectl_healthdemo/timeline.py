@@ -210,6 +210,40 @@ def _lost(item: Mapping[str, Any]) -> str:
     return "" if lost is None else f"; requests lost meanwhile: {lost}"
 
 
+def episode_rows(episode: Mapping[str, Any]) -> list[Row]:
+    """A traffic episode (status.traffic.episodes): a spell out of service with no restart in
+    it, or a Pod deletion until its successor was ready, with the requests it cost."""
+    start, end = parse_time(episode.get("start")), parse_time(episode.get("end"))
+    pod = episode.get("pod") or "?"
+    if start is None:
+        return []
+    deleted = episode.get("kind") == "PodDeleted"
+    rows = [
+        Row(
+            start,
+            "info" if deleted else "not-ready",
+            "Pod deleted" if deleted else "out of service",
+            f"{pod} (replica {episode.get('replica', 0)})",
+            topic="traffic",
+        )
+    ]
+    if end is not None:
+        seconds = _number(episode.get("seconds"))
+        lasted = f"{_seconds(seconds)} later" if seconds is not None else "later"
+        what = "its successor ready" if deleted else "back in service"
+        rows.append(
+            Row(
+                end,
+                "ready",
+                what,
+                f"{pod}: {lasted}{_lost(episode)}",
+                measured=seconds,
+                topic="traffic",
+            )
+        )
+    return rows
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -247,6 +281,8 @@ def status_rows(healthdemo: Mapping[str, Any]) -> list[Row]:
                 topic="liveness",
             )
         )
+    for episode in reversed((status.get("traffic") or {}).get("episodes") or []):
+        rows += episode_rows(episode)
     not_ready_since = parse_time((status.get("readiness") or {}).get("notReadySince"))
     ready = _condition(status, "Ready")
     if not_ready_since is not None:

@@ -426,3 +426,25 @@ def test_a_restart_says_what_it_cost_the_traffic() -> None:
     assert ready and ready[0].detail.endswith("; requests lost meanwhile: 42")
     del item["requestsLost"]
     assert "requests lost" not in timeline.history_rows(item)[-1].detail
+
+
+def test_traffic_episodes_are_two_moments_with_their_cost() -> None:
+    spell = {"kind": "OutOfService", "pod": "t-webapp", "podUID": "u", "replica": 0,
+             "start": at(10), "end": at(16), "seconds": 6.0, "requestsLost": 59}  # fmt: skip
+    out, back = timeline.episode_rows(spell)
+    assert (out.kind, out.what, out.at) == (
+        "not-ready",
+        "out of service",
+        T0 + timedelta(seconds=10),
+    )
+    assert (back.kind, back.what, back.detail) == (
+        "ready", "back in service", "t-webapp: 6 s later; requests lost meanwhile: 59"
+    )  # fmt: skip
+    deleted = {"kind": "PodDeleted", "pod": "t-webapp-1", "podUID": "v", "replica": 1,
+               "start": at(30)}  # fmt: skip
+    (going,) = timeline.episode_rows(deleted)  # its successor is not ready yet
+    assert (going.what, going.detail) == ("Pod deleted", "t-webapp-1 (replica 1)")
+    done = {**deleted, "end": at(41), "seconds": 11.0, "requestsLost": 0}
+    assert timeline.episode_rows(done)[1].detail == (
+        "t-webapp-1: 11 s later; requests lost meanwhile: 0"
+    )
