@@ -453,13 +453,13 @@ class Controller:
     ) -> ClientView | None:
         """The traffic client, as spec.traffic asks: made once the Service has its address and
         every replica is ready (traffic before that measures start-up, not the lesson), made
-        again when the spec changes it, deleted without spec.traffic. Returns the live client
-        whose counts to read (also the last reading of one being deleted)."""
+        again when the spec changes it, deleted without spec.traffic. Returns the client whose
+        counts to read: also one being deleted, until it is gone (it serves its final count)."""
         client = self.caches.client_of(healthdemo.uid)
         service = self.caches.service_of(healthdemo.uid)
         wanted = "traffic" in healthdemo.spec and not healthdemo.problems
         if client is not None and client.deleting:
-            return None
+            return client  # it serves its final count until read (or its linger is over)
         if not wanted:
             if client is not None:
                 await asyncio.to_thread(self.kube.delete_pod, healthdemo.namespace,

@@ -88,8 +88,10 @@ def test_each_reading_adds_only_what_is_new() -> None:
         run(second, Reading("client-1", "demo-traffic", counts(25, 20, 5)))["traffic"]
         == (second["traffic"])
     )
-    # A new client Pod counts from its own zero, on top.
-    third = run(second, Reading("client-2", "demo-traffic", counts(4, 4)))
+    # Deleted, the client serves its final count; a new client Pod then counts from its own
+    # zero, on top.
+    final = run(second, Reading("client-1", "demo-traffic", {**counts(25, 20, 5), "final": True}))
+    third = run(final, Reading("client-2", "demo-traffic", counts(4, 4)))
     assert (third["traffic"]["sent"], third["traffic"]["byPod"]) == (29, {"demo-webapp": 24})
     # Unreadable: the totals stay, the error is said.
     down = run(third, Reading("client-2", "demo-traffic", None, "GET ...: refused"))
@@ -257,3 +259,16 @@ def test_a_pod_removed_for_fewer_replicas_ends_its_episode_when_it_is_gone() -> 
     gone = once([replica(0, "a")], going, at(6))
     assert gone["traffic"]["episodes"][0]["end"] == stamp(6)
     assert once([replica(0, "a")], gone, at(9))["traffic"]["episodes"][0]["requestsLost"] == 0
+
+
+def test_a_client_gone_before_its_final_count_was_read_is_a_gap_said_once() -> None:
+    first = run(None, Reading("client-1", "demo-traffic", counts(10, 10)))
+    # Its Pod went (deleted, its final count never read), and no client runs now.
+    gone = run(first, None)
+    counted = {c["type"]: c for c in gone["conditions"]}["CountsComplete"]
+    assert counted["status"] == "False"
+    assert "client-1 went before its final count was read" in counted["message"]
+    assert "(10 counted)" in counted["message"]
+    assert gone["traffic"]["sent"] == 10
+    again = run(gone, None)
+    assert again["accounting"]["gaps"] == gone["accounting"]["gaps"]  # said once

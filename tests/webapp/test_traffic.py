@@ -217,3 +217,32 @@ def test_a_fixed_sample_stops_and_the_webapp_counts_every_one(
     assert work_answered(served, "200") == 15  # every one reached the webapp, once
     assert client.counts()["sent"] == 15  # and no more are sent
     client.stop()
+
+
+def test_stopped_it_serves_its_final_count_until_read(
+    served: Served, tmp_path: Path, clients: list[Client]
+) -> None:
+    """SIGTERM (its Pod deleted): it stops sending, and serves its final count until a reader
+    has had it, so the requests it sent since the operator's last reading are counted too."""
+    client = Client(served.url + "/work", tmp_path / "counts.json",
+                    extra={"TRAFFIC_LINGER_SECONDS": "15"})  # fmt: skip
+    clients.append(client)
+    client.sent_at_least(5, "ok")
+    assert client.counts()["final"] is False
+    client.proc.send_signal(signal.SIGTERM)
+    final = eventually(lambda: (c := client.counts())["final"] and c, what="its final count")
+    # Nothing more is sent, every request is counted, and the webapp agrees; then it goes.
+    assert final["sent"] == final["answers"]["ok"] == work_answered(served, "200")
+    assert client.proc.wait(timeout=5) == 0
+    assert json.loads((tmp_path / "counts.json").read_text())["final"] is True
+
+
+def test_unread_it_lingers_no_longer_than_it_was_told(
+    tmp_path: Path, clients: list[Client]
+) -> None:
+    client = Client("http://127.0.0.1:9/work", tmp_path / "counts.json",
+                    extra={"TRAFFIC_LINGER_SECONDS": "1"})  # fmt: skip
+    clients.append(client)
+    client.proc.send_signal(signal.SIGTERM)
+    assert client.proc.wait(timeout=10) == 0
+    assert b"the final count was not read within 1 s" in client.proc.stdout.read()  # type: ignore[union-attr]

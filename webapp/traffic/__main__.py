@@ -32,6 +32,10 @@ def main() -> None:
     print(f"traffic: {settings.rate:g}/s to {settings.target}, counts on :{settings.port}/counts",
           flush=True)  # fmt: skip
     traffic.run(stop)
+    # Stopped: its final count is served until someone reads it (the operator), or for at most
+    # TRAFFIC_LINGER_SECONDS (within the Pod's grace period), so the last requests are counted.
+    if settings.linger > 0 and not traffic.taken.wait(settings.linger):
+        print(f"traffic: the final count was not read within {settings.linger:g} s", flush=True)
     http.shutdown()
 
 

@@ -39,6 +39,10 @@ class Traffic:
         # Enough threads for every request that may still be waiting for its timeout.
         self._pool = ThreadPoolExecutor(max_workers=math.ceil(rate * timeout) + 2)
         self._submitted = self.tally.sent  # a restart goes on counting towards `limit`
+        # Stopped: nothing more will be sent or counted (GET /counts says so: `final`), and
+        # `taken` once a reader has had that final count.
+        self.final = False
+        self.taken = threading.Event()
 
     def _load(self) -> Tally | None:
         """The tally a previous run of this container saved (its emptyDir outlives it)."""
@@ -54,7 +58,8 @@ class Traffic:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {**self.tally.to_json(), "target": f"{self.target.host}:{self.target.port}"
-                    f"{self.target.path}", "rate": self.rate, "limit": self.limit}  # fmt: skip
+                    f"{self.target.path}", "rate": self.rate, "limit": self.limit,
+                    "final": self.final}  # fmt: skip
 
     def save(self) -> None:
         if self.store is None:
@@ -92,4 +97,6 @@ class Traffic:
                 stop.wait(max(0.0, min(next_send, next_save) - time.monotonic()))
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            with self._lock:
+                self.final = True
             self.save()

@@ -12,6 +12,7 @@ from webapp.traffic.send import Target
 MAX_RATE = 20.0  # requests a second: a demo's traffic, never a load test
 PORT = 8080
 MAX_REQUESTS = 1_000_000
+MAX_LINGER = 20.0  # seconds: within a Pod's default grace period of 30 s
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Settings:
     host: str
     port: int
     limit: int | None = None  # stop sending after this many requests (None: never)
+    linger: float = 0.0  # stopped: serve the final count this long at most, until it is read
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -51,4 +53,5 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.get("HOST", "0.0.0.0"),
         port=int(_number(env, "PORT", PORT, 0, 65535)),
         limit=int(_number(env, "TRAFFIC_REQUESTS", 0, -1, MAX_REQUESTS)) or None,
+        linger=_number(env, "TRAFFIC_LINGER_SECONDS", 0.0, -1, MAX_LINGER),
     )

@@ -24,7 +24,10 @@ def server(traffic: Traffic, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/counts":
-                self._send(200, traffic.snapshot())
+                counts = traffic.snapshot()
+                self._send(200, counts)
+                if counts["final"]:
+                    traffic.taken.set()
             elif self.path == "/healthz":
                 self._send(200, {"status": "ok"})
             elif self.path in FILES:

@@ -193,6 +193,8 @@ def _count_traffic(
             ledger.add_gap("TrafficTallyReset", gap, format_time(now))
         if reading.counts is not None:
             _requests_lost(status, reading.counts, now=now)
+    for gone in tally.settle(ledger.traffic, reading.pod_uid if reading else None):
+        ledger.add_gap("TrafficFinalCountUnread", gone, format_time(now))
 
 
 def _requests_lost(status: Status, counts: Mapping[str, Any], *, now: datetime) -> None:

@@ -18,6 +18,9 @@ from healthdemo_operator.observations import owner_uid
 SUFFIX = "-traffic"
 CONTAINER = "traffic"
 PORT = 8080  # GET /counts
+LINGER_SECONDS = (
+    10.0  # deleted, it serves its final count this long at most (the operator reads every 2 s)
+)
 STATE_DIR = "/var/run/traffic"
 LABEL = f"{names.GROUP}/traffic-for"  # the HealthDemo's UID
 RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
@@ -67,6 +70,8 @@ def build(healthdemo: HealthDemo, cluster_ip: str) -> dict[str, Any]:
                         {"name": "TRAFFIC_STATE", "value": f"{STATE_DIR}/counts.json"},
                         {"name": "PORT", "value": str(PORT)},
                         {"name": "TRAFFIC_REQUESTS", "value": str(traffic.get("requests") or 0)},
+                        # Deleted, it serves its final count until the operator reads it.
+                        {"name": "TRAFFIC_LINGER_SECONDS", "value": f"{LINGER_SECONDS:g}"},
                     ],
                     "ports": [{"name": "counts", "containerPort": PORT, "protocol": "TCP"}],
                     "volumeMounts": [{"name": "state", "mountPath": STATE_DIR}],

@@ -37,6 +37,7 @@ class Seen:
     sent: int = 0
     answers: dict[str, int] = field(default_factory=dict)
     by_pod: dict[str, int] = field(default_factory=dict)
+    final: bool = False  # the client had stopped: nothing more to count from it
 
     @classmethod
     def of(cls, raw: Mapping[str, Any]) -> Seen:
@@ -44,10 +45,18 @@ class Seen:
             int(raw.get("sent") or 0),
             {str(k): int(v) for k, v in (raw.get("answers") or {}).items()},
             {str(k): int(v) for k, v in (raw.get("byPod") or {}).items()},
+            bool(raw.get("final")),
         )
 
     def dump(self) -> dict[str, Any]:
-        return {"sent": self.sent, "answers": dict(self.answers), "byPod": dict(self.by_pod)}
+        raw: dict[str, Any] = {
+            "sent": self.sent,
+            "answers": dict(self.answers),
+            "byPod": dict(self.by_pod),
+        }
+        if self.final:
+            raw["final"] = True
+        return raw
 
 
 @dataclass
@@ -130,3 +139,17 @@ def count(traffic: Traffic, seen: dict[str, Seen], reading: Reading) -> str | No
         traffic.by_pod[pod] = traffic.by_pod.get(pod, 0) + n - before.by_pod.get(pod, 0)
     seen[reading.pod_uid] = now
     return gap
+
+
+def settle(seen: dict[str, Seen], current: str | None) -> list[str]:
+    """Clients gone (any but `current`) whose final count was never read: the requests they
+    sent after their last reading are not counted. Said once each."""
+    gaps = []
+    for uid, last in seen.items():
+        if uid != current and not last.final:
+            gaps.append(
+                f"the traffic client {uid} went before its final count was read: requests it "
+                f"sent after its last reading ({last.sent} counted) are not counted"
+            )
+            last.final = True
+    return gaps
