@@ -292,6 +292,11 @@ class Controller:
         self.stats.reconciles += 1
         tracked = self.tracked.setdefault(uid, Tracked())
         pods, events = self._observed(uid, tracked)
+        # The Ready states seen so far, taken with `pods` before any await: a state the watch
+        # brings while this reconcile waits (the kubelet, the traffic client) is newer than
+        # `pods`, and followed by that older view it would make a spell out of service that
+        # never was. It waits for the next reconcile instead.
+        ready_seen = {pod: list(states) for pod, states in tracked.ready_seen.items()}
         baseline = await self._baseline(uid, tracked, healthdemo, events)
         if baseline is None:
             self.healthdemo_deleted(uid)  # deleted meanwhile
@@ -302,7 +307,6 @@ class Controller:
         await self._ensure_service(tracked, healthdemo)
         client = await self._ensure_traffic(healthdemo, pods)
         reading = await asyncio.to_thread(traffic_reader.read, client) if client else None
-        ready_seen = {uid: list(states) for uid, states in tracked.ready_seen.items()}
         recording = record(
             previous=baseline.status,
             ledger=baseline.ledger.copy(),

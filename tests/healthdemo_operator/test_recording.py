@@ -637,3 +637,18 @@ def test_a_ready_condition_that_never_flipped_is_not_a_recovery() -> None:
     (item,) = result.status["history"]
     assert item["time"] == "2026-11-30T10:00:35Z"
     assert item["recoverySeconds"] == 1.0  # ended 10:00:35, the new container ran at 10:00:36
+
+
+def test_a_view_older_than_a_state_already_followed_makes_no_spell() -> None:
+    """A reconcile's Pod view taken before a newer Ready state the watch showed: followed after
+    it, the older view (not ready, an earlier transition) is no spell out of service."""
+    starting = run(pods=[pod(ready=False, ready_since="2026-11-30T10:00:04Z")], now=at(4)).status
+    ready = pod_view(pod(ready_since="2026-11-30T10:00:05Z"))
+    stale = pod_view(pod(ready=False, ready_since="2026-11-30T10:00:04Z"))
+    later = record(
+        previous=starting, spec=SPEC, generation=1, pod_name="demo-webapp", pods=[stale],
+        events=[], ready_seen={stale.uid: [readiness_of(ready)]}, problem=None, now=at(6),
+    ).status  # fmt: skip
+    assert later["readiness"]["outOfService"] == 0
+    then = run(later, pods=[pod(ready_since="2026-11-30T10:00:05Z")], now=at(8)).status
+    assert then["readiness"] == {"outOfService": 0, "outOfServiceSeconds": 0.0}

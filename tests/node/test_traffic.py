@@ -15,7 +15,7 @@ import pytest
 from webapp.traffic.send import Target, send
 from webapp.traffic.tally import Tally
 
-from ..conftest import Scraped
+from ..conftest import Scraped, eventually
 from .conftest import Cluster
 from .test_e2e import start_demo
 from .test_replicas import PATIENT
@@ -57,6 +57,35 @@ def test_every_request_is_counted_once_and_the_webapps_agree(
     assert all(n > 0 for n in traffic["byPod"].values())  # the Service used both
     conditions = {c["type"]: c for c in done["conditions"]}
     assert conditions["CountsComplete"]["status"] == "True"
+
+
+def test_the_clients_last_requests_are_counted_when_traffic_is_removed(
+    deployed: Cluster, namespace: str
+) -> None:
+    """spec.traffic removed: the client Pod is deleted, and the requests it sent since the
+    operator's last reading (every 2 s, at 20/s up to 40) still count: it serves its final count
+    until read. The status then equals what the webapps say they answered it, exactly."""
+    demo = start_demo(deployed, namespace, "ending", replicas=2,
+                      traffic={"ratePerSecond": 20})  # fmt: skip
+    demo.until(lambda s: (s.get("traffic") or {}).get("sent", 0) >= 40, "traffic flowing")
+    deployed.kubectl("patch", "healthdemo", "ending", "-n", namespace, "--type", "json",
+                     "-p", '[{"op": "remove", "path": "/spec/traffic"}]')  # fmt: skip
+    eventually(
+        lambda: "ending-traffic" not in deployed.kubectl("get", "pods", "-n", namespace,
+                                                         "-o", "name").stdout,
+        what="the traffic client's Pod gone",
+    )  # fmt: skip
+    ips = [deployed.get("pod", name, namespace)["status"]["podIP"]
+           for name in ("ending-webapp", "ending-webapp-1")]  # fmt: skip
+    answered_by_webapps = sum(answered(ip) for ip in ips)
+    done = demo.until(lambda s: s["traffic"]["sent"] == answered_by_webapps,
+                      f"{answered_by_webapps} requests counted", timeout=30)  # fmt: skip
+    assert done["traffic"]["answers"]["ok"] == answered_by_webapps
+    assert done["traffic"]["lost"] == 0 and "client" not in done["traffic"]
+    conditions = {c["type"]: c for c in done["conditions"]}
+    assert conditions["CountsComplete"]["status"] == "True", conditions["CountsComplete"]
+    ledger = done["accounting"]["traffic"]
+    assert all(seen.get("final") for seen in ledger.values()), ledger
 
 
 def test_a_liveness_restart_without_readiness_costs_requests(

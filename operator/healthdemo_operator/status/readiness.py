@@ -59,6 +59,9 @@ def _step(
     here is returned (its start and end)."""
     spell_ended = None
     changed_at = format_time(state.changed) if state.changed else None
+    remembered = parse_time(entry.ready_at)
+    if state.changed and remembered and state.changed < remembered:
+        return None  # older than what was followed already: a view from before it
     if entry.ready is True and not state.ready:
         service.out_of_service += 1
         entry.out_since = changed_at or format_time(now)
