@@ -33,6 +33,7 @@ from healthdemo_operator.kube import ApiException, Kube, one_line
 from healthdemo_operator.kubelet.probe_counters import PodCounters
 from healthdemo_operator.kubelet.reader import KubeletCounters
 from healthdemo_operator.lifecycle import Action, Outcome
+from healthdemo_operator.logs import story_line
 from healthdemo_operator.names import CONTAINER_NAME
 from healthdemo_operator.observations import (
     EventView,
@@ -516,6 +517,8 @@ class Controller:
 
     async def _post(self, healthdemo: HealthDemo, notices: Iterable[Notice]) -> None:
         for notice in notices:
+            log = logger.warning if notice.type == "Warning" else logger.info
+            log(story_line(healthdemo.namespace, healthdemo.name, notice))
             try:
                 await asyncio.to_thread(
                     self.kube.post_event, healthdemo, notice.type, notice.reason, notice.message

@@ -25,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from healthdemo_operator import informer, metrics, names
+from healthdemo_operator import informer, logs, metrics, names
 from healthdemo_operator.controller import Controller
 from healthdemo_operator.healthdemo import HealthDemo
 from healthdemo_operator.kube import Kube
@@ -41,6 +41,8 @@ HEALTHDEMOS = (names.GROUP, names.VERSION, names.PLURAL)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # One log line per thing a user cares about; Kopf's per-handler lines with --verbose.
+    logs.quiet_kopf()
     # Ours first: a bad value stops the operator here, with one line naming it.
     try:
         memo.settings = Settings.from_env()
