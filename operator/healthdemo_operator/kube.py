@@ -219,6 +219,42 @@ class Kube:
             raise KubeletRefused(response.status, body)
         return body
 
+    def node_proxy_get(self, node: str, path: str) -> str:
+        """GET a kubelet endpoint through the API server's node proxy (`get nodes/proxy`): the
+        route of an operator outside the cluster network run by an identity allowed it."""
+        request = self._api.param_serialize(
+            "GET",
+            "/api/v1/nodes/{name}/proxy" + path,
+            path_params={"name": node},
+            header_params={"Accept": "text/plain, application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*request, _request_timeout=REQUEST_SECONDS)
+        response.read()
+        body: str = response.data.decode("utf-8", errors="replace")
+        if response.status != 200:
+            raise KubeletRefused(response.status, body)
+        return body
+
+    def may(self, verb: str, resource: str, subresource: str = "") -> bool:
+        """Whether this identity may `verb` the cluster-scoped `resource` (a
+        SelfSubjectAccessReview: any authenticated identity may ask it about itself)."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "verb": verb,
+                    "resource": resource,
+                    "subresource": subresource,
+                }
+            },
+        }
+        answer = self._call(
+            "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review
+        )
+        return bool((answer.get("status") or {}).get("allowed"))
+
     # -- HealthDemos ---------------------------------------------------------------------------
 
     def read_healthdemo(self, namespace: str, name: str) -> dict[str, Any] | None:

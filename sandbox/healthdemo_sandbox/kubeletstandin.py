@@ -43,7 +43,8 @@ HANG_SECONDS = 120  # a hung answer comes after this, or when released
 # How a failing kubelet answers: an HTTP status (500, 503), a connection reset, no answer.
 Fault = int | Literal["reset", "hang"] | None
 # (Authorization header, path) → None (allowed) or the kubelet's refusal: (status, body).
-Authorize = Callable[[str | None, str], tuple[int, str] | None]
+# (the Authorization header, the path, the verified client certificate's user and groups)
+Authorize = Callable[[str | None, str, "tuple[str, list[str]] | None"], tuple[int, str] | None]
 
 
 def subresource(path: str) -> str:
@@ -65,31 +66,39 @@ class ApiAuthorizer:
         self.node = node
         self.allowed: set[str] = set()  # who was let in
 
-    def __call__(self, header: str | None, path: str) -> tuple[int, str] | None:
-        if not header or not header.startswith("Bearer "):
-            return 401, "Unauthorized"
-        review = self._authn.create_token_review(
-            {"spec": {"token": header.removeprefix("Bearer ")}}
-        ).status
-        if not review.authenticated:
-            return 401, "Unauthorized"
-        user, sub = review.user, subresource(path)
+    def __call__(
+        self, header: str | None, path: str, certificate: tuple[str, list[str]] | None = None
+    ) -> tuple[int, str] | None:
+        """A client certificate the cluster CA signed (the API server's, on its node proxy)
+        names the user and groups; otherwise a bearer token, reviewed by the API server."""
+        if certificate is not None:
+            username, groups, uid = certificate[0], certificate[1], ""
+        else:
+            if not header or not header.startswith("Bearer "):
+                return 401, "Unauthorized"
+            review = self._authn.create_token_review(
+                {"spec": {"token": header.removeprefix("Bearer ")}}
+            ).status
+            if not review.authenticated:
+                return 401, "Unauthorized"
+            username, groups, uid = review.user.username, review.user.groups, review.user.uid
+        sub = subresource(path)
         attributes = {"verb": "get", "resource": "nodes", "subresource": sub, "name": self.node}
         access = self._authz.create_subject_access_review(
             {
                 "spec": {
-                    "user": user.username,
-                    "groups": user.groups,
-                    "uid": user.uid,
+                    "user": username,
+                    "groups": groups,
+                    "uid": uid,
                     "resourceAttributes": attributes,
                 }
             }
         ).status
         if access.allowed:
-            self.allowed.add(user.username)
+            self.allowed.add(username)
             return None
         return 403, (
-            f"Forbidden (user={user.username}, verb=get, resource=nodes, subresource(s)=[{sub}])\n"
+            f"Forbidden (user={username}, verb=get, resource=nodes, subresource(s)=[{sub}])\n"
         )
 
 
@@ -147,6 +156,18 @@ def probes_text(pods: Iterator[StandInPod] | list[StandInPod], started: float = 
     return "\n".join(lines + totals) + "\n"
 
 
+def _client(connection: Any) -> tuple[str, list[str]] | None:
+    """The verified client certificate's common name and organizations (user and groups)."""
+    peer = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
+    if not peer:
+        return None
+    subject: Any = peer.get("subject", ())
+    names = [(str(key), str(value)) for rdn in subject for key, value in rdn]
+    user = next((value for key, value in names if key == "commonName"), None)
+    groups = [value for key, value in names if key == "organizationName"]
+    return (user, groups) if user else None
+
+
 class _QuietServer(ThreadingHTTPServer):
     """A client that gave up on a hung or slow answer is no error of the stand-in's."""
 
@@ -200,7 +221,8 @@ class KubeletStandIn:
                     self._answer(fault, "injected by the kubelet stand-in\n")
                     return
                 header = self.headers.get("Authorization")
-                refusal = authorize(header, self.path) if authorize else None
+                certificate = _client(self.connection)
+                refusal = authorize(header, self.path, certificate) if authorize else None
                 if refusal is not None:
                     with standin._lock:
                         standin.refused.append((refusal[0], self.path))
@@ -237,6 +259,10 @@ class KubeletStandIn:
         cert, key = pair.write(directory, "serving")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
+        # Like a kubelet's --client-ca-file: a client certificate the cluster CA signed is who
+        # the caller is (the API server's, when it proxies a request to this node).
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(cadata=ca.cert_pem.decode())
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

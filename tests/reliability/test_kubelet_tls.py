@@ -39,6 +39,7 @@ def test_a_self_signed_kubelet_is_read_only_when_told(
             message = reason_and_message(refused)[1]
             assert f"{KUBELET_INSECURE_TLS}=true" in message and node.name in message
             assert "certificate the cluster CA did not sign" in message
+            assert "kubeletRoute" not in refused  # the least-privilege identity has no route
         finally:
             operator.stop()
         monkeypatch.setenv(KUBELET_INSECURE_TLS, "true")
@@ -54,3 +55,31 @@ def test_a_self_signed_kubelet_is_read_only_when_told(
     # Not verifying the kubelet's certificate is not skipping its authorization.
     assert authorizer.allowed == {OPERATOR_USER}
     assert node.refused == []
+
+
+def test_out_of_reach_an_admins_kopf_run_reads_the_kubelet_through_the_node_proxy(
+    installed: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """`kopf run` as a cluster admin, and a kubelet it cannot read itself (here: a certificate
+    the cluster CA did not sign, and no setting): the API server may proxy to it, and the admin
+    may use that (a SelfSubjectAccessReview says so), so the counts are exact and the status
+    says which route. The kubelet sees the API server's own identity, not the admin's."""
+    _, until = watch(installed, namespace)
+    with standin_node(installed, serving_ca=CertificateAuthority("kubelet-self-signed")) as node:
+        authorizer = node.authorize
+        assert isinstance(authorizer, ApiAuthorizer)
+        operator = bringup.start_local_operator(
+            installed, tmp_path / "admin.log", kubeconfig=installed.kubeconfig("admin")
+        )
+        try:
+            kubelet = placed(installed, namespace, "demo", node)
+            kubelet.counted(3)
+            read = until(
+                lambda s: s.get("probeFailures") == 3 and counts_complete(s) == ("True", "Exact"),
+                "read through the node proxy",
+            )
+            assert read["kubeletRoute"] == "APIServerProxy"
+        finally:
+            operator.stop()
+        assert "through the API server's node proxy" in (tmp_path / "admin.log").read_text()
+    assert authorizer.allowed == {"kube-apiserver-kubelet-client"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -39,6 +40,10 @@ class ProbeCounts:
         return self.failed.get(probe_type, 0)
 
 
+# How a kubelet is read: at its own port, or through the API server's node proxy.
+Route = Literal["Kubelet", "APIServerProxy"]
+
+
 @dataclass(frozen=True, slots=True)
 class PodCounters:
     """What the kubelet's probe counters say about one Pod."""
@@ -46,6 +51,7 @@ class PodCounters:
     counts: ProbeCounts | None  # the latest counts the kubelet showed for it (None: none yet)
     at: datetime | None  # ...read at
     error: str | None = None  # the latest read of its node failed: why
+    route: Route | None = None  # how its node's kubelet was read
 
 
 def parse(text: str, container: str) -> dict[str, ProbeCounts]:

@@ -22,7 +22,7 @@ import urllib3
 from healthdemo_operator import names, settings
 from healthdemo_operator.kube import ApiException, Kube, KubeletRefused
 from healthdemo_operator.kubelet import backoff, probe_counters
-from healthdemo_operator.kubelet.probe_counters import PodCounters, ProbeCounts
+from healthdemo_operator.kubelet.probe_counters import PodCounters, ProbeCounts, Route
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +35,25 @@ CONFIGZ_RETRY = timedelta(minutes=5)  # a node whose configuration could not be 
 
 @dataclass(frozen=True)
 class Reading:
-    """What one node's kubelet said, and when; or why it could not be read."""
+    """What one node's kubelet said, and when, and by which route; or why it could not be read."""
 
     node: str
     at: datetime
     pods: Mapping[str, ProbeCounts] | None  # Pod UID → counts; None when `error`
     error: str | None = None
+    route: Route | None = None
 
 
-def _read_counts(kube: Kube, endpoint: tuple[str, int]) -> dict[str, ProbeCounts]:
+def _get(kube: Kube, node: str, endpoint: tuple[str, int] | None, path: str) -> str:
+    """One kubelet endpoint: straight from the kubelet at `endpoint`, or (None) through the API
+    server's node proxy."""
+    return kube.kubelet_get(*endpoint, path) if endpoint else kube.node_proxy_get(node, path)
+
+
+def _read_counts(kube: Kube, node: str, endpoint: tuple[str, int] | None) -> dict[str, ProbeCounts]:
     """One node's counters, read and parsed in a worker thread: parsing a full node's text
     (110 Pods) takes tens of milliseconds, which the event loop should not wait out."""
-    text = kube.kubelet_get(*endpoint, PATH)
-    return probe_counters.parse(text, names.CONTAINER_NAME)
+    return probe_counters.parse(_get(kube, node, endpoint, PATH), names.CONTAINER_NAME)
 
 
 def explain(node: str, address: str, exc: Exception) -> str:
@@ -71,8 +77,10 @@ def explain(node: str, address: str, exc: Exception) -> str:
     if isinstance(exc, ApiException):
         return f"could not read Node {node}: {exc.status} {exc.reason}"
     return (
-        f"cannot reach the kubelet of node {node} at {address} ({type(exc).__name__}); an "
-        "operator outside the cluster network cannot read the kubelet's probe counters"
+        f"cannot reach the kubelet of node {node} at {address} ({type(exc).__name__}), and "
+        "this identity may not `get nodes/proxy`, the API server's route to it: an operator "
+        "outside the cluster network reads the kubelet's probe counters only as an identity "
+        "allowed that (a cluster admin's `kopf run`; the deployed operator never asks for it)"
     )
 
 
@@ -99,6 +107,10 @@ class KubeletCounters:
         # Each node's CrashLoopBackOff schedule, from its kubelet's configuration (read once;
         # again after a kubelet restart, which may bring a new configuration).
         self.policies: dict[str, tuple[backoff.Policy, datetime, float | None]] = {}
+        # Each node's route once its kubelet could not be reached directly but the API server's
+        # node proxy could be used: from then on that node is read through it.
+        self.proxied: set[str] = set()
+        self._may_proxy: bool | None = None  # asked the API server once
 
     def latest(self, node: str | None) -> Reading | None:
         return self.readings.get(node) if node else None
@@ -111,6 +123,7 @@ class KubeletCounters:
             counts=seen[0] if seen else None,
             at=seen[1] if seen else None,
             error=reading.error if reading else None,
+            route=reading.route if reading else None,
         )
 
     async def refresh(self, node: str) -> Reading:
@@ -122,16 +135,50 @@ class KubeletCounters:
             task.add_done_callback(lambda _: self._inflight.pop(node, None))
         return await asyncio.shield(task)
 
+    async def _direct(self, node: str) -> tuple[str, int]:
+        endpoint = self._endpoints.get(node)
+        if endpoint is None:
+            endpoint = await asyncio.to_thread(self._kube().kubelet_endpoint, node)
+            self._endpoints[node] = endpoint
+        return endpoint
+
+    async def _proxy_allowed(self) -> bool:
+        if self._may_proxy is None:
+            try:
+                allowed = await asyncio.to_thread(self._kube().may, "get", "nodes", "proxy")
+            except ApiException:
+                return False  # asked again next time
+            self._may_proxy = allowed
+        return self._may_proxy
+
+    async def _counts(
+        self, node: str
+    ) -> tuple[dict[str, ProbeCounts], Route, tuple[str, int] | None]:
+        """The node's counters by the route that works: the kubelet itself; where it cannot be
+        reached (outside the cluster network) or its certificate not verified, the API server's
+        node proxy, if this identity may use it. A refusal by the kubelet is no reason to."""
+        if node not in self.proxied:
+            endpoint = await self._direct(node)
+            try:
+                pods = await asyncio.to_thread(_read_counts, self._kube(), node, endpoint)
+                return pods, "Kubelet", endpoint
+            except KubeletRefused:
+                raise
+            except Exception:
+                if not await self._proxy_allowed():
+                    raise
+            self.proxied.add(node)
+            logger.info("node %s: reading its kubelet through the API server's node proxy", node)
+        pods = await asyncio.to_thread(_read_counts, self._kube(), node, None)
+        return pods, "APIServerProxy", None
+
     async def _read(self, node: str) -> Reading:
         address = node
         try:
-            endpoint = self._endpoints.get(node)
-            if endpoint is None:
-                endpoint = await asyncio.to_thread(self._kube().kubelet_endpoint, node)
-                self._endpoints[node] = endpoint
-            address = endpoint[0]
-            pods = await asyncio.to_thread(_read_counts, self._kube(), endpoint)
-            reading = Reading(node, self._clock(), pods)
+            if node not in self.proxied:
+                address = (await self._direct(node))[0]
+            pods, route, endpoint = await self._counts(node)
+            reading = Reading(node, self._clock(), pods, route=route)
             await self._read_policy(node, endpoint, pods)
         except Exception as exc:
             self._endpoints.pop(node, None)  # the kubelet may have moved: look it up again
@@ -152,7 +199,7 @@ class KubeletCounters:
         return known[0] if known else backoff.DEFAULT
 
     async def _read_policy(
-        self, node: str, endpoint: tuple[str, int], pods: Mapping[str, ProbeCounts]
+        self, node: str, endpoint: tuple[str, int] | None, pods: Mapping[str, ProbeCounts]
     ) -> None:
         started = next((c.kubelet_started for c in pods.values() if c.kubelet_started), None)
         known = self.policies.get(node)
@@ -162,7 +209,7 @@ class KubeletCounters:
             if fresh and (policy.known or self._clock() - at < CONFIGZ_RETRY):
                 return
         try:
-            text = await asyncio.to_thread(self._kube().kubelet_get, *endpoint, CONFIGZ)
+            text = await asyncio.to_thread(_get, self._kube(), node, endpoint, CONFIGZ)
             policy = backoff.policy_of(json.loads(text), node)
         except KubeletRefused as exc:
             policy = backoff.unread(

@@ -128,6 +128,7 @@ def record(
     live = [p for p in live_pods(pods) if p.replica < int(spec.get("replicas") or 1)]
     status.ready = f"{sum(p.ready for p in live)}/{int(spec.get('replicas') or 1)}"
     status.pods = [_summary(p, status) for p in live]
+    status.kubelet_route = _route(pod, counters) or status.kubelet_route
     status.observed_generation = generation
     node = pod.node_name if pod else None
     status.expected = {**math, "backOff": (backoffs or {}).get(node or "", backoff.DEFAULT).dump()}
@@ -241,6 +242,12 @@ def _traffic_episodes(
     episodes.follow_deletions(kept, pods, replicas=int(spec.get("replicas") or 1), now=now)
     if reading is not None and reading.counts is not None:
         episodes.count_lost(kept, reading.counts, status.traffic.lost_in, now=now)
+
+
+def _route(pod: PodView | None, counters: Mapping[str, PodCounters]) -> str | None:
+    """How the current Pod's kubelet was last read (None: not read this time)."""
+    read = counters.get(pod.uid) if pod else None
+    return read.route if read else None
 
 
 def _summary(pod: PodView, status: Status) -> PodSummary:

@@ -230,6 +230,9 @@ class Status:
     phase: str | None = None
     pod_name: str | None = None
     ready: str | None = None  # "1/2": Pods ready of spec.replicas
+    kubelet_route: str | None = (
+        None  # how the kubelet's counters were last read: Kubelet, APIServerProxy
+    )
     pods: list[PodSummary] = field(default_factory=list)
     observed_generation: int | None = None
     expected: Mapping[str, Any] | None = None  # the probe math (expected.probe_math)
@@ -282,6 +285,7 @@ class Status:
             phase=take("phase"),
             pod_name=take("podName"),
             ready=take("ready"),
+            kubelet_route=take("kubeletRoute"),
             pods=[
                 PodSummary(
                     str(p.get("name") or ""),
@@ -326,6 +330,7 @@ class Status:
             "phase": self.phase,
             "podName": self.pod_name,
             "ready": self.ready,
+            "kubeletRoute": self.kubelet_route,
             "pods": [p.dump() for p in self.pods] or None,
             "observedGeneration": self.observed_generation,
             "expected": dict(self.expected) if self.expected is not None else None,
