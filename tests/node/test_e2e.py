@@ -134,6 +134,15 @@ def test_start_failing_is_healed_and_recorded(deployed: Cluster, namespace: str)
     assert (row["POD"], row["READY"], row["RESTARTS"]) == ("seed-webapp", "1/1", "1")
     assert int(row["PROBE-FAILURES"]) == kubelet_liveness_failures(demo)
 
+    # The operator's log: the seed's story in a handful of lines, each naming the HealthDemo
+    # (the Pod created, the restart with its cause), and none of Kopf's per-handler lines.
+    said = deployed.kubectl("logs", "deployment/healthdemo-operator", "-n", "healthdemo-system")
+    ours = [line for line in said.stdout.splitlines() if f"{namespace}/seed:" in line]
+    assert any("created Pod seed-webapp" in line for line in ours), said.stdout
+    assert any("Restarted: Container restarted (LivenessProbe)" in line for line in ours), ours
+    assert len(ours) <= 8, ours  # a handful: not one per watch event
+    assert not any("Handler '" in line for line in said.stdout.splitlines()), said.stdout
+
 
 def test_fail_next_below_the_threshold_does_not_restart(deployed: Cluster, namespace: str) -> None:
     demo = start_demo(
