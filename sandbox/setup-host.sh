@@ -3,7 +3,9 @@
 # a Docker engine or a registry), debootstrap (the python:3.11-slim base image), CNI plugins +
 # iptables (the node's Pod network), libseccomp-dev + pkg-config (to build runc; the node's
 # containerd 2 and runc are built from their Go modules, not Debian's), gcc (our static pause
-# binary, and runc's cgo), chromium + chromium-driver (the webapp's page, in a headless browser).
+# binary, and runc's cgo), chromium + chromium-driver (the webapp's page, in a headless browser),
+# prometheus (its `prometheus` and `promtool` binaries: the alert rules' checks and a real scrape;
+# the package's own service is disabled, the tests start their own servers on free ports).
 # Idempotent: installs only what is missing; run as root (CI does, on a fresh machine).
 set -euo pipefail
 
@@ -32,7 +34,23 @@ packages=(
   libc6-dev
   chromium                    # the webapp's page in a real browser (headless, in the tests)
   chromium-driver             # chromedriver: the tests drive Chromium over W3C WebDriver
+  prometheus                  # prometheus + promtool: deploy/prometheus/'s rules, a real scrape
 )
+
+# Debian's prometheus package enables (and, where services may start, starts) a server on :9090,
+# the operator's default metrics port. The tests need only its binaries and start their own
+# servers: stop the packaged one and disable it. Idempotent, also where it never ran (no
+# systemd, or a policy-rc.d that denies starts, as in containers).
+quiet_packaged_prometheus() {
+  [ -e /lib/systemd/system/prometheus.service ] || return 0
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  else
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true # its pidfile's daemon only
+    systemctl disable prometheus.service >/dev/null 2>&1 || true
+    update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -41,6 +59,7 @@ for pkg in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  quiet_packaged_prometheus
   echo "setup-host.sh: all ${#packages[@]} packages already installed"
   exit 0
 fi
@@ -51,4 +70,5 @@ apt-get update -q
 # No recommends: podman's (buildah, fuse-overlayfs, slirp4netns, dbus-user-session, ...) are for
 # rootless desktops; everything this node uses is listed above.
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+quiet_packaged_prometheus
 echo "setup-host.sh: done"
