@@ -1,6 +1,6 @@
 """The HealthDemo webapp: a Flask app whose health can be broken on purpose.
 
-Every endpoint teaches one probe behaviour (see README "Webapp API"). State lives in this process
+Every endpoint teaches one probe behaviour (docs/webapp-api.md). State lives in this process
 only, so a container restart heals it — that is the point of the demo.
 
 The package itself imports nothing, so the exec check (`python -m webapp.check`, run by the

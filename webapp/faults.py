@@ -1,4 +1,4 @@
-"""Endpoints that break the app on purpose, one probe lesson each (see README "Webapp API")."""
+"""Endpoints that break the app on purpose, one probe lesson each (docs/webapp-api.md)."""
 
 from __future__ import annotations
 

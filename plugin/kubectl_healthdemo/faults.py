@@ -28,7 +28,7 @@ NO_QUERY: Mapping[str, str] = MappingProxyType({})
 
 
 class Fault(NamedTuple):
-    """One POST to the webapp (README "Webapp API"). A NamedTuple, not a dataclass: the
+    """One POST to the webapp (docs/webapp-api.md). A NamedTuple, not a dataclass: the
     command line imports this module, and `dataclasses` alone costs --help 10 ms."""
 
     how: str  # as given, e.g. "fail-next=2"

@@ -4,8 +4,8 @@ Pure: `build(healthdemo, events)` is all `timeline` and `watch` draw, and what t
 Three witnesses, each with its strength:
 - `status.history` (the operator's record, one item per restart): exact and lasting, with the
   measured seconds next to the probe math's expected ones, but no probe-by-probe detail;
-- the kubelet's Events about the Pod: its own words, but it posts at most about 25 per Pod (README
-  "How the numbers stay exact"), and Events expire after an hour;
+- the kubelet's Events about the Pod: its own words, but it posts at most about 25 per Pod
+  (docs/exactness.md), and Events expire after an hour;
 - the operator's Events about the HealthDemo: when it noticed and what it concluded.
 
 The same moment told by two witnesses (the kubelet's Killing Event and the history item of that

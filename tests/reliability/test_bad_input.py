@@ -1,4 +1,4 @@
-"""Bad input, kind by kind (the README's table): each is rejected by the API server with its
+"""Bad input, kind by kind (the table in docs/resource.md): each is rejected by the API server with its
 message, or accepted and reported as Invalid with a clear condition. The operator never
 crash-loops and other HealthDemos keep working."""
 
