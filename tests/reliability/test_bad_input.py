@@ -1,5 +1,5 @@
-"""Bad input, kind by kind (the table in docs/resource.md): each is rejected by the API server with its
-message, or accepted and reported as Invalid with a clear condition. The operator never
+"""Bad input, kind by kind (the table in docs/resource.md): each is rejected by the API server
+with its message, or accepted and reported as Invalid with a clear condition. The operator never
 crash-loops and other HealthDemos keep working."""
 
 from __future__ import annotations
