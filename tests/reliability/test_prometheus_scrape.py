@@ -276,7 +276,7 @@ def docs_answers(
         "sum by (namespace, healthdemo, probe) (rate(healthdemo_probe_failures_total[5m])) * 60": (
             probe_failures
         ),
-        'increase(healthdemo_restarts_total{reason="LivenessProbe"}[15m]) > 3': nothing,
+        'increase(healthdemo_restarts_total{reason="LivenessProbe"}[15m]) >= 4': nothing,
     }
 
 
