@@ -43,7 +43,7 @@ kube-binaries: $(STAMP)
 	@if command -v go >/dev/null && pkg-config --exists libseccomp 2>/dev/null; then \
 	  $(BIN)/python -m healthdemo_sandbox.node build; \
 	else echo "kube-binaries: no Go or no libseccomp-dev (sandbox/setup-host.sh): no node runtime (containerd, runc), so no real node"; fi
-	@# Helm, for charts/healthdemo (sandbox/healthdemo_sandbox/helm.py; cold: about 4 minutes).
+	@# Helm, for charts/healthdemo (sandbox/healthdemo_sandbox/helm.py; cold: 3 to 4 minutes).
 	@if command -v go >/dev/null; then $(BIN)/python -m healthdemo_sandbox.helm build >/dev/null; \
 	else echo "kube-binaries: Go not found; the Helm chart's tests will skip"; fi
 

@@ -107,14 +107,17 @@ def helm_cli(cluster: Cluster, tmp_path: Path) -> Helm:
 
 @pytest.fixture
 def released(helm_cli: Helm, without_deploy: Cluster) -> Iterator[Cluster]:
-    """`helm install` of the chart (waiting until its objects are ready), `helm uninstall` after."""
-    helm_cli(
+    """`helm install` of the chart (waiting until its objects are ready), `helm uninstall` after
+    (also after a failed install, whose objects Helm recorded)."""
+    installed = helm_cli(
         "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE,
         "--set", "image.pullPolicy=Never",  # the image loaded into the node, never pulled
         "--set", f"metrics.port={METRICS_PORT}",
         "--wait", "--timeout", "180s",
+        check=False,
     )  # fmt: skip
     try:
+        assert installed.returncode == 0, f"helm install: {installed.stderr}"
         yield without_deploy
     finally:
         # The operator's words, for a failed run (the `deployed` fixture keeps its own likewise).
