@@ -106,7 +106,7 @@ def test_no_measured_seconds_where_the_app_missed_a_failure_the_kubelet_counted(
         podspec.effective({"livenessProbe": {"periodSeconds": 1, "failureThreshold": 2}})
     )
     one_of_two = ContainerEnd(0, "sigterm", t0 + timedelta(seconds=0.1), None, 1, t0)
-    assert restarts._timing("LivenessProbe", one_of_two, None, math, 2) == {}
+    assert restarts._timing("LivenessProbe", one_of_two, None, math, 2) == {"expectedSeconds": 1}
     both = ContainerEnd(0, "sigterm", t0 + timedelta(seconds=1.1), None, 2, t0)
     assert restarts._timing("LivenessProbe", both, None, math, 2)["measuredSeconds"] == 1.1
     # tcpSocket: the app sees no failed answer at all; the break's time stands in for the first.

@@ -27,22 +27,26 @@ _SERIES = re.compile(r"^prober_probe_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$"
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def kubelet_probe_totals(cluster: Cluster, pod_uid: str) -> dict[tuple[str, str], int]:
-    """The kubelet's (probe_type, result) → count for one Pod, read as admin."""
+def kubelet_probe_totals(
+    cluster: Cluster, pod_uid: str, container: str | None = None
+) -> dict[tuple[str, str], int]:
+    """The kubelet's (probe_type, result) → count for one Pod (one container of it), as admin."""
     code, text = cluster.node.kubelet_get("/metrics/probes")
     assert code == 200, text
     totals: dict[tuple[str, str], int] = {}
     for series in _SERIES.finditer(text):
         labels = dict(_LABEL.findall(series["labels"]))
-        if labels.get("pod_uid") == pod_uid:
+        if labels.get("pod_uid") == pod_uid and container in (None, labels.get("container")):
             key = (labels["probe_type"], labels["result"])
             totals[key] = totals.get(key, 0) + int(float(series["value"]))
     return totals
 
 
-def kubelet_failures(cluster: Cluster, pod_uid: str, probe_type: str) -> int:
+def kubelet_failures(
+    cluster: Cluster, pod_uid: str, probe_type: str, container: str | None = None
+) -> int:
     """The kubelet's own count of failed `probe_type` ("Liveness", ...) probes for one Pod."""
-    return kubelet_probe_totals(cluster, pod_uid).get((probe_type, "failed"), 0)
+    return kubelet_probe_totals(cluster, pod_uid, container).get((probe_type, "failed"), 0)
 
 
 def liveness_events(cluster: Cluster, pod: str, namespace: str) -> int:

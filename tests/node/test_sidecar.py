@@ -12,6 +12,7 @@ import pytest
 
 from ..conftest import WebappClient, eventually
 from .conftest import Cluster
+from .exact_counts import kubelet_failures
 from .test_e2e import FAST, Demo, start_demo
 
 pytestmark = pytest.mark.node
@@ -50,6 +51,11 @@ def test_the_kubelet_restarts_the_sidecar_alone(deployed: Cluster, namespace: st
     sidecar = Sidecar(f"http://{ip}:{SIDECAR_PORT}")
     assert sidecar.first_answer("/")[1]["app"] == "sidecar"
     sidecar.healthy_to_the_kubelet()
+    # The webapp's first probe may have found it not listening yet (the kubelet counts that):
+    # from here on its count must not move.
+    demo.healthy_to_the_kubelet()
+    uid = demo.pod()["metadata"]["uid"]
+    webapp_failed = kubelet_failures(deployed, uid, "Liveness", container="webapp")
 
     # A liveness kill of the sidecar.
     assert sidecar.call("/start-failing", method="POST")[0] == 200
@@ -68,7 +74,9 @@ def test_the_kubelet_restarts_the_sidecar_alone(deployed: Cluster, namespace: st
     expected = (SIDECAR_PROBE["failureThreshold"] - 1) * SIDECAR_PROBE["periodSeconds"]
     assert item["expectedSeconds"] == expected
     assert expected - 0.5 <= item["measuredSeconds"] <= expected + SIDECAR_PROBE["periodSeconds"]
-    assert killed["probeFailures"] == 0  # the webapp's own probe never failed
+    # The webapp's own probe did not fail meanwhile, by the kubelet's count and the status's.
+    assert kubelet_failures(deployed, uid, "Liveness", container="webapp") == webapp_failed
+    assert killed["probeFailures"] == webapp_failed
 
     # A crash of the new sidecar container.
     sidecar.first_answer("/")

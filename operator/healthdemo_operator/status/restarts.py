@@ -181,7 +181,12 @@ def item_for(
         item.failing_since = format_time(end.failing_since)
     if expected is not None:
         timing = _timing(verdict.reason, end, runtime, expected, threshold)
-        if verdict.reason == "LivenessProbe" and end and end.failing_since and not timing:
+        if (
+            verdict.reason == "LivenessProbe"
+            and end
+            and end.failing_since
+            and "measuredSeconds" not in timing
+        ):
             item.detail = item.detail or (
                 f"the app answered {end.streak} of the {threshold} failed probes in a row (the "
                 "others never reached it: a connection that timed out or was refused), so the "
@@ -205,7 +210,7 @@ def _timing(
     Startup: the container's start → its end (the runtime's times, newest only)."""
     if reason == "LivenessProbe" and end and end.failing_since and end.at:
         if threshold is not None and 0 < end.streak < threshold:
-            return {}
+            return {"expectedSeconds": expected["liveness"]["firstFailureToActSeconds"]}
         return {
             "measuredSeconds": round((end.at - end.failing_since).total_seconds(), 1),
             "expectedSeconds": expected["liveness"]["firstFailureToActSeconds"],
