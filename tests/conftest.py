@@ -218,7 +218,9 @@ def operator(
 
 @contextmanager
 def standin_node(
-    plane: ControlPlane, serving_ca: CertificateAuthority | None = None
+    plane: ControlPlane,
+    serving_ca: CertificateAuthority | None = None,
+    address: str = "127.0.0.1",
 ) -> Iterator[KubeletStandIn]:
     """A Node whose kubelet is a stand-in (a real HTTPS server with the kubelet's
     `/metrics/probes` and its authentication and authorization, asked of the API server), so
@@ -227,8 +229,9 @@ def standin_node(
     name = f"standin-{uuid.uuid4().hex[:8]}"
     admin = plane.api_client()
     standin = KubeletStandIn(
-        name, plane.ca, authorize=ApiAuthorizer(admin, name), serving_ca=serving_ca
-    )
+        name, plane.ca, authorize=ApiAuthorizer(admin, name), serving_ca=serving_ca,
+        address=address,
+    )  # fmt: skip
     core = client.CoreV1Api(admin)
     standin.register(core)
     try:

@@ -178,8 +178,16 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def host_address() -> str:
+    """This host's own address on its default route (no packet is sent): not loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("203.0.113.1", 9))  # TEST-NET-3: any address the default route takes
+        address: str = probe.getsockname()[0]
+    return address
+
+
 class KubeletStandIn:
-    """One Node's kubelet stand-in, on 127.0.0.1 and a port of its own."""
+    """One Node's kubelet stand-in, on 127.0.0.1 (or `address`) and a port of its own."""
 
     def __init__(
         self,
@@ -188,8 +196,12 @@ class KubeletStandIn:
         *,
         authorize: Authorize | None = None,
         serving_ca: CertificateAuthority | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
+        """`address`: where it listens and what its Node says. The API server's node proxy
+        refuses loopback addresses: a test of that route gives one of the host's own."""
         self.name = name
+        self.address = address
         self.authorize = authorize
         self.pods: dict[str, StandInPod] = {}
         self.reads = 0
@@ -251,9 +263,9 @@ class KubeletStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer((address, 0), Handler)
         pair = (serving_ca or ca).issue(
-            f"kubelet-standin-{name}", ip_addresses=["127.0.0.1"], server=True
+            f"kubelet-standin-{name}", ip_addresses=[address], server=True
         )
         directory = Path(tempfile.mkdtemp(prefix="kubelet-standin-"))
         cert, key = pair.write(directory, "serving")
@@ -295,7 +307,7 @@ class KubeletStandIn:
         """The Node object, with this stand-in as its kubelet (address and port)."""
         core.create_node({"metadata": {"name": self.name}})
         endpoint = {"kubeletEndpoint": {"Port": self.port}}
-        addresses = [{"type": "InternalIP", "address": "127.0.0.1"}]
+        addresses = [{"type": "InternalIP", "address": self.address}]
         core.patch_node_status(
             self.name, {"status": {"addresses": addresses, "daemonEndpoints": endpoint}}
         )

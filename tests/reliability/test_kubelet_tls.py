@@ -11,7 +11,7 @@ from healthdemo_operator.settings import KUBELET_INSECURE_TLS
 from healthdemo_sandbox import bringup
 from healthdemo_sandbox.controlplane import ControlPlane
 from healthdemo_sandbox.controlplane.certs import CertificateAuthority
-from healthdemo_sandbox.kubeletstandin import ApiAuthorizer
+from healthdemo_sandbox.kubeletstandin import ApiAuthorizer, host_address
 
 from ..conftest import standin_node
 from ..healthdemo_operator.test_operator import counts_complete
@@ -65,7 +65,9 @@ def test_out_of_reach_an_admins_kopf_run_reads_the_kubelet_through_the_node_prox
     may use that (a SelfSubjectAccessReview says so), so the counts are exact and the status
     says which route. The kubelet sees the API server's own identity, not the admin's."""
     _, until = watch(installed, namespace)
-    with standin_node(installed, serving_ca=CertificateAuthority("kubelet-self-signed")) as node:
+    self_signed = CertificateAuthority("kubelet-self-signed")
+    # On one of the host's own addresses: the API server never proxies to a loopback one.
+    with standin_node(installed, serving_ca=self_signed, address=host_address()) as node:
         authorizer = node.authorize
         assert isinstance(authorizer, ApiAuthorizer)
         operator = bringup.start_local_operator(

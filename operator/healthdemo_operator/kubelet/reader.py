@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import urllib3
 
 from healthdemo_operator import names, settings
-from healthdemo_operator.kube import ApiException, Kube, KubeletRefused
+from healthdemo_operator.kube import ApiException, Kube, KubeletRefused, one_line
 from healthdemo_operator.kubelet import backoff, probe_counters
 from healthdemo_operator.kubelet.probe_counters import PodCounters, ProbeCounts, Route
 
@@ -182,7 +182,13 @@ class KubeletCounters:
             await self._read_policy(node, endpoint, pods)
         except Exception as exc:
             self._endpoints.pop(node, None)  # the kubelet may have moved: look it up again
-            reading = Reading(node, self._clock(), None, explain(node, address, exc))
+            said = explain(node, address, exc)
+            if node in self.proxied:
+                said = (
+                    f"reading the kubelet of node {node} through the API server's node proxy "
+                    f"failed: {one_line(exc)}"
+                )
+            reading = Reading(node, self._clock(), None, said)
             before = self.readings.get(node)
             if before is None or before.error != reading.error:
                 logger.warning("%s", reading.error)
