@@ -1,8 +1,8 @@
 """What the operator's log says: one line per thing a user cares about, with the HealthDemo's
 name — a Pod created, replaced or resized, a restart recorded with its cause, counts no longer
 exact and why — the same words as the Events it posts. Kopf's own lines (a "Handler ...
-succeeded" for every watch event, each start-up activity) only with `kopf run --verbose` or
-`--debug`; its warnings and errors always.
+succeeded" for every watch event, each start-up activity, each probe of its health endpoint)
+only with `kopf run --verbose` or `--debug`; its warnings and errors always.
 """
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ import logging
 
 from healthdemo_operator.status.recording import Notice
 
-# Kopf's loggers whose INFO lines retell, per event, what the story lines say once.
-KOPF_CHATTER = ("kopf.objects", "kopf.activities", "kopf._core.engines.activities")
+# Kopf's loggers whose INFO lines retell, per event, what the story lines say once; and its
+# health endpoint's access log (the kubelet's liveness probe of the operator, every 10 s).
+KOPF_CHATTER = (
+    "kopf.objects",
+    "kopf.activities",
+    "kopf._core.engines.activities",
+    "aiohttp.access",
+)
 
 
 def quiet_kopf() -> None:

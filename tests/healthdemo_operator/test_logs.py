@@ -33,6 +33,7 @@ def test_by_default_kopfs_handler_lines_are_dropped_and_its_warnings_kept() -> N
     quiet_kopf()
     assert not passes("kopf.objects", logging.INFO)  # "Handler '...' succeeded." per event
     assert not passes("kopf.activities.startup", logging.INFO)
+    assert not passes("aiohttp.access", logging.INFO)  # the kubelet probing the operator
     assert passes("kopf.objects", logging.WARNING)
     assert passes("healthdemo_operator.controller", logging.INFO)  # the story lines
 
