@@ -115,6 +115,7 @@ def test_start_failing_is_healed_and_recorded(deployed: Cluster, namespace: str)
     assert item["reason"] == "LivenessProbe"
     assert item["probeFailures"] >= FAST["failureThreshold"]
     assert 0 < item["recoverySeconds"] < 30
+    assert healed["kubeletRoute"] == "Kubelet"  # in the cluster: the kubelet's own port
     # The new container is healthy; the other HealthDemo was not disturbed.
     eventually(lambda: demo.call("/healthz")[0] == 200, what="the new container healthy")
     assert demo.call("/")[1]["liveness"]["healthy"] is True
