@@ -318,11 +318,15 @@ def check_recorded(prometheus: Prometheus, namespace: str, restarts: int) -> Non
 
 
 def served(
-    prometheus: Prometheus, namespace: str, recorded_status: dict[str, Any], since: float
+    prometheus: Prometheus,
+    namespace: str,
+    recorded_status: dict[str, Any],
+    since: float,
+    job: str = OPERATOR_JOB,
 ) -> bool:
-    """Prometheus scraped, after `since` (a Unix time), the demo's restarts and recoveries as
-    `recorded_status` counts them, and evaluated the rules on them."""
-    demo = f'job="{OPERATOR_JOB}", namespace="{namespace}", healthdemo="demo"'
+    """Prometheus scraped (as `job`), after `since` (a Unix time), the demo's restarts and
+    recoveries as `recorded_status` counts them, and evaluated the rules on them."""
+    demo = f'job="{job}", namespace="{namespace}", healthdemo="demo"'
     restarts = f'healthdemo_restarts_total{{{demo}, reason="LivenessProbe"}}'
     scraped_at = prometheus.value(f"timestamp({restarts})")
     expected = {
