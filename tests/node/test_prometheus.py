@@ -79,8 +79,8 @@ def endpoints_job(sd_file: Path) -> dict[str, Any]:
 def test_prometheus_scrapes_the_operator_in_the_cluster_through_its_service(
     deployed: Cluster,
     namespace: str,
-    prometheus_binary: str,
-    tmp_path: Path,  # noqa: F811
+    prometheus_binary: str,  # noqa: F811  (the imported fixture)
+    tmp_path: Path,
 ) -> None:
     sd_file = tmp_path / "endpoints.json"
 
