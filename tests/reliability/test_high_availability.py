@@ -61,8 +61,9 @@ def peers(installed: ControlPlane) -> dict[str, Any]:
 
 
 def acted(replica: LocalOperator, namespace: str) -> int:
-    """How many handler log lines this replica wrote about objects in `namespace`."""
-    return replica.log_text().count(f"[{namespace}/")
+    """How many story lines this replica logged about HealthDemos in `namespace` (the Pod it
+    created, a restart it recorded: "... ] ns/name: ...")."""
+    return replica.log_text().count(f"] {namespace}/")
 
 
 def test_one_acts_the_other_takes_over(
