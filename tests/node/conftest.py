@@ -222,6 +222,10 @@ def deployed(cluster: Cluster) -> Iterator[Cluster]:
         (cluster.node.logs / name).write_text(logs.stdout + logs.stderr)
 
 
+# deploy/deployment.yaml sets none: Kubernetes' default terminationGracePeriodSeconds.
+OPERATOR_GRACE_SECONDS = 30
+
+
 @contextmanager
 def operator_outside(
     deployed: Cluster, log: Path, kubeconfig: Path | None = None
@@ -230,18 +234,23 @@ def operator_outside(
     to zero so that exactly one operator acts."""
     scale = ("scale", "deployment/healthdemo-operator", "-n", "healthdemo-system")
     deployed.kubectl(*scale, "--replicas=0")
-    eventually(
-        lambda: not deployed.kubectl(
-            "get", "pods", "-n", "healthdemo-system", "-o", "name"
-        ).stdout.strip(),
-        what="the in-cluster operator gone",
-    )  # fmt: skip
-    operator = LocalOperator(kubeconfig or deployed.plane.kubeconfig("operator"), log)
-    operator.start()
     try:
-        yield operator
-    finally:
-        operator.stop()
+        # Its Pod may take its whole grace period (30 s) to go: an operator still starting up
+        # (right after a test put deploy/ back) is killed only when that is over.
+        eventually(
+            lambda: not deployed.kubectl(
+                "get", "pods", "-n", "healthdemo-system", "-o", "name"
+            ).stdout.strip(),
+            timeout=OPERATOR_GRACE_SECONDS + 30,
+            what="the in-cluster operator gone",
+        )  # fmt: skip
+        operator = LocalOperator(kubeconfig or deployed.plane.kubeconfig("operator"), log)
+        operator.start()
+        try:
+            yield operator
+        finally:
+            operator.stop()
+    finally:  # whatever failed, the in-cluster operator is back for the tests after this one
         deployed.kubectl(*scale, "--replicas=1")
 
 
